@@ -1,0 +1,93 @@
+"""Command line: `audit run CONFIG`, `audit validate CONFIG`.
+
+Exit codes: 0 pass (or warn), 1 gate failed, 2 bad config or input, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from audit import __version__
+from audit.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up chatter (oneDNN, absl notices) silenced: it would
+    bury the one line a user needs to read. Python-level errors still surface normally."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules or os.environ.get("AUDIT_DEBUG"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401  (imports tensorflow too)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _cmd_validate(args) -> int:
+    from audit.config import load_config
+
+    cfg = load_config(args.config)
+    print(f"{args.config}: ok ({len(cfg.model.classes)} classes, {len(cfg.concepts.bank)} concepts)")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from audit.config import load_config
+
+    cfg = load_config(args.config)  # validate before paying for TensorFlow's import
+    _quiet_tensorflow()
+    from audit.pipeline import run_audit
+
+    log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    result, code, out = run_audit(cfg, out=args.out, progress=not args.no_progress and not args.quiet, log=log)
+    s = result["summary"]
+    print(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
+          f"{s['allowed']} allowed")
+    for f in result["findings"][:10]:
+        print(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
+              f"(cue d {f['cue_d']:.2f}, vis effect {f['vis_effect']:.2f})")
+    print(f"report: {out / 'index.html'}")
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audit", description="Find spurious concepts in Keras image classifiers.")
+    parser.add_argument("--version", action="version", version=f"audit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="visualize every class, score concepts, gate, write the report")
+    run.add_argument("config", type=Path)
+    run.add_argument("--out", type=Path, help="report folder (default: report.out from the config)")
+    run.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
+    validate = sub.add_parser("validate", help="check a config without running it")
+    validate.add_argument("config", type=Path)
+    validate.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"audit: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("audit: interrupted; no report was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the gate fails closed on anything unexpected
+        traceback.print_exc()
+        print(f"audit: internal error: {type(exc).__name__}: {exc}; no report was written, the gate fails "
+              "(exit 3). Please report this with the traceback above.", file=sys.stderr)
+        return EXIT_INTERNAL

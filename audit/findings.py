@@ -1,0 +1,101 @@
+"""The gate: concept statistics -> per-check levels -> one verdict.
+
+A check is one (class, concept) pair. Pairs where the concept is allowed are
+reported but never gated. p-values are Holm-adjusted over the gated checks of
+each kind of evidence, so a model with many classes does not raise false alarms
+by sheer number of tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from audit import stats
+from audit.concepts import ConceptScores
+from audit.config import GateConfig
+
+LEVELS = ("fail", "warn", "pass", "allowed")  # most severe first
+
+
+@dataclass
+class Check:
+    class_name: str
+    concept: str
+    level: str
+    reason: str
+    vis_score: float
+    vis_effect: float
+    vis_p: float
+    vis_p_adjusted: float | None
+    vis_p_empirical: float
+    cue_d: float
+    cue_logit_rise: float
+    cue_p: float
+    cue_p_adjusted: float | None
+    cue_p_empirical: float
+    cue_top1: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _meets(p_adj: float, effect: float, max_p: float, min_effect: float) -> bool:
+    return p_adj <= max_p and effect >= min_effect
+
+
+def _decide(evidence: str, vis_ok: bool, cue_ok: bool) -> bool:
+    return {"visualization": vis_ok, "cue": cue_ok, "both": vis_ok and cue_ok, "either": vis_ok or cue_ok}[evidence]
+
+
+def _reason(level: str, evidence: str, vis: tuple, cue: tuple) -> str:
+    vis_txt = f"visualizations lean toward the concept (effect {vis[0]:.2f}, adjusted p {vis[1]:.2g})"
+    cue_txt = f"the concept alone raises the class logit (d {cue[0]:.2f}, adjusted p {cue[1]:.2g})"
+    if level == "pass":
+        return "below the warn thresholds"
+    parts = {"visualization": [vis_txt], "cue": [cue_txt], "both": [vis_txt, cue_txt],
+             "either": [vis_txt, cue_txt]}[evidence]
+    return "; ".join(parts)
+
+
+def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
+                cfg: GateConfig) -> tuple[list[Check], str]:
+    C, K = len(scores.classes), len(scores.concepts)
+    allowed = np.array([[scores.classes[c] in allowed_in[scores.concepts[k]] for k in range(K)]
+                        for c in range(C)], dtype=bool)
+    gated = ~allowed
+    vis_adj = np.full((C, K), np.nan)
+    cue_adj = np.full((C, K), np.nan)
+    if gated.any():
+        vis_adj[gated] = stats.holm(scores.vis_p[gated])
+        cue_adj[gated] = stats.holm(scores.cue_p[gated])
+
+    checks = []
+    for c in range(C):
+        for k in range(K):
+            vis = (float(scores.vis_effect[c, k]), float(vis_adj[c, k]))
+            cue = (float(scores.cue_d[c, k]), float(cue_adj[c, k]))
+            if allowed[c, k]:
+                level, reason = "allowed", f"`{scores.concepts[k]}` is allowed in `{scores.classes[c]}`"
+            else:
+                level = "pass"
+                for name, lv in (("fail", cfg.fail), ("warn", cfg.warn)):
+                    vis_ok = _meets(vis[1], vis[0], lv.vis_max_p, lv.vis_min_effect)
+                    cue_ok = _meets(cue[1], cue[0], lv.cue_max_p, lv.cue_min_effect)
+                    if _decide(cfg.evidence, vis_ok, cue_ok):
+                        level = name
+                        break
+                reason = _reason(level, cfg.evidence, vis, cue)
+            checks.append(Check(
+                class_name=scores.classes[c], concept=scores.concepts[k], level=level, reason=reason,
+                vis_score=float(scores.vis_score[c, k]), vis_effect=vis[0], vis_p=float(scores.vis_p[c, k]),
+                vis_p_adjusted=None if allowed[c, k] else vis[1],
+                vis_p_empirical=float(scores.vis_p_empirical[c, k]),
+                cue_d=cue[0], cue_logit_rise=float(scores.cue_logit_rise[c, k]), cue_p=float(scores.cue_p[c, k]),
+                cue_p_adjusted=None if allowed[c, k] else cue[1],
+                cue_p_empirical=float(scores.cue_p_empirical[c, k]), cue_top1=float(scores.cue_top1[c, k]),
+            ))
+    levels = {ch.level for ch in checks}
+    verdict = "fail" if "fail" in levels else "warn" if "warn" in levels else "pass"
+    return checks, verdict

@@ -1,0 +1,68 @@
+"""Reading and writing images: PNG files, folders of examples, embedded thumbnails."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from audit.errors import UserError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(img)).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def save_png(path: Path, img: np.ndarray) -> None:
+    Path(path).write_bytes(png_bytes(img))
+
+
+def data_uri(img: np.ndarray, max_side: int = 128) -> str:
+    """A small PNG thumbnail as a data: URI, so the HTML report needs no other file."""
+    pil = Image.fromarray(to_uint8(img))
+    if max(pil.size) > max_side:
+        pil.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    elif max(pil.size) < 96:  # tiny model inputs: upscale crisply so pixels stay visible
+        factor = max(1, 96 // max(pil.size))
+        pil = pil.resize((pil.size[0] * factor, pil.size[1] * factor), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_folder(folder: Path, size: tuple[int, int], channels: int, key: str,
+                limit: int | None = None) -> np.ndarray:
+    """Every image in `folder`, resized to the model input, as float32 in [0, 1]."""
+    paths = list_images(folder)
+    if not paths:
+        raise UserError(f"{key}: folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                        "add example images or fix the path")
+    if limit is not None:
+        paths = paths[:limit]
+    out = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im = im.convert("L" if channels == 1 else "RGB")
+                if im.size != (size[1], size[0]):
+                    im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                arr = np.asarray(im, dtype=np.float32) / 255.0
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{key}: cannot read image {p}: {exc}; remove or replace the file") from None
+        out.append(arr[..., None] if channels == 1 else arr)
+    return np.stack(out)

@@ -1,0 +1,241 @@
+"""Model intake: load a Keras classifier safely and expose its pre-softmax logits.
+
+`LoadedModel.forward(pixels)` takes images in [0, 1] (the space the optimizer and the
+concept folders live in), applies the model's own input scaling, and returns the
+activations of the concept layer and the class logits, both differentiable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from audit.config import ModelConfig
+from audit.errors import UserError
+
+# keras.applications module that owns each preprocessing name
+_PREPROCESS_MODULES = {
+    "mobilenet": "mobilenet", "mobilenet_v2": "mobilenet_v2", "mobilenet_v3": "mobilenet_v3",
+    "resnet50": "resnet50", "resnet": "resnet", "vgg16": "vgg16", "vgg19": "vgg19",
+    "inception_v3": "inception_v3", "xception": "xception", "densenet": "densenet",
+    "efficientnet": "efficientnet", "efficientnet_v2": "efficientnet_v2", "convnext": "convnext",
+    "nasnet": "nasnet", "inception_resnet_v2": "inception_resnet_v2", "regnet": "regnet",
+}
+
+
+@dataclass
+class LoadedModel:
+    """A classifier ready for gradient ascent: pixels in [0, 1] -> (features, logits)."""
+
+    name: str
+    path: Path
+    sha256: str
+    input_shape: tuple[int, int, int]   # H, W, C
+    classes: tuple[str, ...]
+    logits_source: str                  # how the logits were obtained (shown in the report)
+    feature_layer: str
+    forward: Callable                   # tf: pixels01 (N,H,W,C) -> (features (N,D...), logits (N,K))
+    keras_model: object | None          # the loaded Keras model (None for a bare SavedModel)
+    activation_bytes_per_image: int     # rough forward+backward memory, for chunking
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def pixel_transform(cfg: ModelConfig) -> Callable:
+    """[0, 1] pixels -> what the model was trained on."""
+    if cfg.input_range is not None:
+        lo, hi = cfg.input_range
+        return lambda x: lo + (hi - lo) * x
+    module = importlib.import_module(f"keras.applications.{_PREPROCESS_MODULES[cfg.preprocessing]}")
+    return lambda x: module.preprocess_input(x * 255.0)
+
+
+def _load_keras(cfg: ModelConfig):
+    import keras
+
+    try:
+        return keras.saving.load_model(cfg.path, compile=False, safe_mode=not cfg.trust_code)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "unsafe" in str(exc).lower():
+            raise UserError(f"model.path: {cfg.path.name} contains Python code (e.g. a Lambda layer) that safe "
+                            "mode refuses to run; set `model.trust_code: true` only if you trust this file") from None
+        raise UserError(f"model.path: cannot load {cfg.path}: {str(exc).splitlines()[0]}; "
+                        "give a Keras 3 .keras, a legacy .h5, or a SavedModel folder") from None
+    except (OSError, TypeError, KeyError) as exc:
+        raise UserError(f"model.path: cannot load {cfg.path}: {str(exc).splitlines()[0] if str(exc) else exc!r}; "
+                        "give a Keras 3 .keras, a legacy .h5, or a SavedModel folder") from None
+
+
+def _output_layer(model):
+    history = getattr(model.outputs[0], "_keras_history", None)
+    return history[0] if history else model.layers[-1]
+
+
+def _strip_final_activation(model) -> str:
+    """Make the model output its pre-activation logits; say how in one phrase."""
+    import keras
+
+    layer = _output_layer(model)
+    act = getattr(layer, "activation", None)
+    act_name = getattr(act, "__name__", "")
+    if isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation)
+                                                   and act_name in ("softmax", "sigmoid")):
+        return "input of the final %s layer" % (act_name or "softmax")
+    if act_name in ("softmax", "sigmoid"):
+        # a Dense(..., activation="softmax"): turn the activation off on our in-memory copy
+        layer.activation = keras.activations.linear
+        return f"pre-{act_name} output of layer '{layer.name}'"
+    return f"raw output of layer '{layer.name}' (no final softmax found)"
+
+
+def _logits_tensor(model):
+    import keras
+
+    layer = _output_layer(model)
+    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
+    if isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation)
+                                                   and act_name in ("softmax", "sigmoid")):
+        return layer.input
+    return model.outputs[0]
+
+
+def _find_feature_layer(model, wanted: str):
+    """The concept layer: by name, or the last feature map (rank 4) before the logits."""
+    names = [layer.name for layer in model.layers]
+    if wanted != "auto":
+        try:
+            return model.get_layer(wanted)
+        except ValueError:
+            raise UserError(f"concepts.layer: the model has no layer {wanted!r}; use `auto` or one of: "
+                            f"{', '.join(names[-12:])}") from None
+    out_layer = _output_layer(model)
+    for layer in reversed(model.layers):
+        if layer is out_layer:
+            continue
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 4:
+            return layer
+    # no feature map (e.g. an MLP): the input of the output layer is the feature space
+    return out_layer
+
+
+def _activation_bytes(model) -> int:
+    total = 0
+    for layer in model.layers:
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        total += int(np.prod([d for d in shape[1:] if d]))
+    return 4 * 3 * max(total, 1)  # float32, forward activations kept + gradients
+
+
+def _keras_forward(model, cfg: ModelConfig, layer_name: str):
+    import keras
+    import tensorflow as tf
+
+    logits_source = _strip_final_activation(model)
+    feature_layer = _find_feature_layer(model, layer_name)
+    if feature_layer is _output_layer(model):
+        features = feature_layer.input
+    else:
+        features = feature_layer.output
+    graph = keras.Model(model.inputs, [features, _logits_tensor(model)])
+    to_model_space = pixel_transform(cfg)
+
+    def forward(pixels):
+        feats, logits = graph(to_model_space(pixels), training=False)
+        return tf.convert_to_tensor(feats), tf.convert_to_tensor(logits)
+
+    return forward, logits_source, feature_layer.name
+
+
+def _saved_model_forward(cfg: ModelConfig):
+    """A bare SavedModel hides its layers: features are the outputs themselves, and when the
+    outputs are probabilities we optimize log-probabilities (logits up to a per-image constant)."""
+    import tensorflow as tf
+
+    try:
+        obj = tf.saved_model.load(str(cfg.path))
+        fn = obj.signatures["serving_default"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"model.path: cannot load SavedModel {cfg.path}: {str(exc).splitlines()[0]}; "
+                        "export it with a `serving_default` signature") from None
+    (arg_name, spec), = fn.structured_input_signature[1].items()
+    shape = tuple(spec.shape)
+    to_model_space = pixel_transform(cfg)
+    probe = fn(**{arg_name: tf.cast(to_model_space(tf.fill((2,) + shape[1:], 0.5)), spec.dtype)})
+    (out_name, probe_out), = probe.items()
+    p = probe_out.numpy()
+    is_prob = bool(np.all(p >= 0) and np.allclose(p.sum(-1), 1.0, atol=1e-3))
+
+    def forward(pixels):
+        out = fn(**{arg_name: tf.cast(to_model_space(pixels), spec.dtype)})[out_name]
+        logits = tf.math.log(tf.maximum(out, 1e-12)) if is_prob else out
+        return logits, logits
+
+    source = "log of SavedModel probabilities" if is_prob else "raw SavedModel outputs"
+    return forward, source, shape
+
+
+def load_model(cfg: ModelConfig, layer: str = "auto") -> LoadedModel:
+    path = cfg.path
+    sha = file_sha256(path)
+    if path.is_dir():
+        if not (path / "saved_model.pb").exists():
+            raise UserError(f"model.path: {path} is a folder without saved_model.pb; "
+                            "give a .keras or .h5 file or a SavedModel folder")
+        if layer != "auto":
+            raise UserError("concepts.layer: a SavedModel folder does not expose its layers; "
+                            "use `layer: auto` or give the model as a .keras file")
+        forward, source, shape = _saved_model_forward(cfg)
+        keras_model, feature_layer, act_bytes = None, "(model outputs)", 4 * 3 * 1_000_000
+        n_out = None
+    else:
+        if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+            raise UserError(f"model.path: {path.name} has an unknown format; "
+                            "give a .keras or .h5 file or a SavedModel folder")
+        keras_model = _load_keras(cfg)
+        if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
+            raise UserError(f"model.path: {path.name} has {len(keras_model.inputs)} inputs and "
+                            f"{len(keras_model.outputs)} outputs; audit needs one image input and one class output")
+        shape = tuple(keras_model.inputs[0].shape)
+        forward, source, feature_layer = _keras_forward(keras_model, cfg, layer)
+        act_bytes = _activation_bytes(keras_model)
+        n_out = keras_model.outputs[0].shape[-1]
+    if len(shape) != 4 or any(d is None for d in shape[1:]) or shape[-1] not in (1, 3):
+        raise UserError(f"model.path: input shape {shape} is not a fixed-size image (N, H, W, 1 or 3); "
+                        "export the model with a fixed input size")
+    if n_out is not None and n_out != len(cfg.classes):
+        raise UserError(f"model.classes: {len(cfg.classes)} names given but the model has {n_out} outputs; "
+                        "list one name per output, in order")
+    loaded = LoadedModel(
+        name=path.name, path=path, sha256=sha, input_shape=tuple(int(d) for d in shape[1:]),
+        classes=tuple(cfg.classes), logits_source=source, feature_layer=feature_layer,
+        forward=forward, keras_model=keras_model, activation_bytes_per_image=act_bytes,
+    )
+    if n_out is None:  # SavedModel: check the class count on a real call
+        import tensorflow as tf
+        _, logits = forward(tf.zeros((1,) + loaded.input_shape))
+        if logits.shape[-1] != len(cfg.classes):
+            raise UserError(f"model.classes: {len(cfg.classes)} names given but the model has "
+                            f"{logits.shape[-1]} outputs; list one name per output, in order")
+    return loaded

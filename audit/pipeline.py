@@ -1,0 +1,176 @@
+"""`audit run`: Config -> LoadedModel -> Visualizations -> ConceptScores -> checks + verdict
+-> audit.json -> every other output. One way, plain data, each stage timed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from audit import __version__
+from audit.concepts import ConceptSet, score_concepts
+from audit.config import Config
+from audit.findings import gate_checks
+from audit.images import load_folder, save_png
+from audit.model import LoadedModel, file_sha256, load_model
+from audit.optimize import Visualizations, visualize_classes
+from audit.outputs import staged_folder
+from audit.report import render_all
+from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
+
+CONCEPT_THUMBNAILS = 6
+
+
+class Timer:
+    def __init__(self, log):
+        self.seconds: dict[str, float] = {}
+        self.log = log
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.log(f"  {name:<18} {self.seconds[name]:7.2f} s")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(cfg: Config) -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "tool": "audit", "tool_version": __version__, "python": platform.python_version(),
+        "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+        "platform": platform.platform(), "git_commit": _git_commit(cfg.source.parent),
+        "config_sha256": cfg.sha256, "seed": cfg.visualize.seed, "command": " ".join(sys.argv[1:]) or None,
+    }
+
+
+def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list[ConceptSet],
+                  negatives: np.ndarray) -> tuple[list[dict], dict[str, list[str]]]:
+    (out / "images" / "classes").mkdir(parents=True)
+    (out / "images" / "concepts").mkdir(parents=True)
+    classes = []
+    probs = np.exp(vis.logits - vis.logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    for c, idx in enumerate(vis.class_indices):
+        name = model.classes[idx]
+        paths = []
+        for r in range(vis.images.shape[1]):
+            rel = f"images/classes/{idx:04d}_r{r}.png"
+            save_png(out / rel, vis.images[c, r])
+            paths.append(rel)
+        classes.append({
+            "name": name, "index": int(idx), "images": paths,
+            "target_logit": float(vis.logits[c, :, idx].mean()),
+            "target_probability": float(probs[c, :, idx].mean()),
+            "logit_trace": [float(v) for v in vis.target_logit_trace[c].mean(0)],
+        })
+    examples = {}
+    for concept in [*bank, ConceptSet("_negatives", negatives, ())]:
+        examples[concept.name] = []
+        for i in range(min(CONCEPT_THUMBNAILS, len(concept.images))):
+            rel = f"images/concepts/{concept.name}_{i}.png"
+            save_png(out / rel, concept.images[i])
+            examples[concept.name].append(rel)
+    return classes, examples
+
+
+def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=print) -> tuple[dict, int, Path]:
+    """Run the whole audit and write the report folder; returns (result, exit code, folder)."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    out = Path(out) if out is not None else cfg.report.out
+    started = _now()
+    timer = Timer(log)
+    log(f"audit {__version__}: {cfg.source.name}")
+    with timer.stage("load model"):
+        model = load_model(cfg.model, cfg.concepts.layer)
+    with timer.stage("load concepts"):
+        size, ch = model.input_shape[:2], model.input_shape[2]
+        negatives = load_folder(cfg.concepts.negatives, size, ch, "concepts.negatives", cfg.concepts.max_examples)
+        if len(negatives) < 10:
+            from audit.errors import UserError
+            raise UserError(f"concepts.negatives: only {len(negatives)} images in {cfg.concepts.negatives}; "
+                            "give at least 10 (50+ recommended) unrelated images")
+        bank = [ConceptSet(c.name, load_folder(c.examples, size, ch, f"concepts.bank.{c.name}.examples",
+                                               cfg.concepts.max_examples), c.allowed_in)
+                for c in cfg.concepts.bank]
+        for c in bank:
+            if len(c.images) < 4:
+                from audit.errors import UserError
+                raise UserError(f"concepts.bank.{c.name}.examples: only {len(c.images)} images; give at least 4 "
+                                "(20+ recommended)")
+    with timer.stage("visualize"):
+        vis = visualize_classes(model, cfg.visualize, progress=progress)
+    with timer.stage("score concepts"):
+        scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed)
+    with timer.stage("gate"):
+        checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate)
+    checks = [c.to_dict() for c in checks]
+    with staged_folder(out) as staging:
+        with timer.stage("write report"):
+            classes, examples = _write_images(staging, model, vis, bank, negatives)
+            result = {
+                "schema_version": SCHEMA_VERSION,
+                "title": cfg.report.title,
+                "verdict": verdict,
+                "exit_code": EXIT_CODES[verdict],
+                "summary": summarize(checks),
+                "findings": sort_findings(checks),
+                "checks": checks,
+                "model": {
+                    "name": model.name, "path": str(model.path), "sha256": model.sha256,
+                    "input_shape": list(model.input_shape), "classes": list(model.classes),
+                    "logits_source": model.logits_source, "concept_layer": model.feature_layer,
+                    "input_range": list(cfg.model.input_range) if cfg.model.input_range else None,
+                    "preprocessing": cfg.model.preprocessing, "trust_code": cfg.model.trust_code,
+                },
+                "visualization": {
+                    "restarts": cfg.visualize.restarts, "steps": cfg.visualize.steps,
+                    "learning_rate": cfg.visualize.learning_rate, "seed": cfg.visualize.seed,
+                    "regularization": {"jitter": cfg.visualize.jitter,
+                                       "total_variation": cfg.visualize.total_variation},
+                    "classes": classes,
+                },
+                "concepts": {
+                    "layer": model.feature_layer,
+                    "random_concepts": scores.random_concepts,
+                    "negatives": {"path": str(cfg.concepts.negatives), "count": scores.n_negatives,
+                                  "sha256": file_sha256(cfg.concepts.negatives),
+                                  "examples": examples["_negatives"]},
+                    "bank": [{"name": c.name, "path": str(cc.examples), "count": len(c.images),
+                              "sha256": file_sha256(cc.examples), "allowed_in": list(c.allowed_in),
+                              "separability": float(scores.separability[k]), "examples": examples[c.name]}
+                             for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
+                },
+                "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn)},
+                "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
+                "provenance": {**provenance(cfg), "started_at": started},
+                "meanings": MEANINGS,
+                "timing_seconds": timer.seconds,
+            }
+            result["provenance"]["finished_at"] = _now()
+            (staging / "audit.json").write_text(dumps(result))
+            render_all(staging)
+    log(f"  {'total':<18} {sum(timer.seconds.values()):7.2f} s")
+    return result, EXIT_CODES[verdict], out

@@ -1,0 +1,20 @@
+"""scores.csv: one row per class x concept check, every statistic, for spreadsheets and pandas."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+COLUMNS = ("class_name", "concept", "level", "cue_d", "cue_logit_rise", "cue_p", "cue_p_adjusted",
+           "cue_p_empirical", "cue_top1", "vis_score", "vis_effect", "vis_p", "vis_p_adjusted",
+           "vis_p_empirical", "reason")
+
+
+def render(result: dict, folder: Path) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for check in result["checks"]:
+        writer.writerow({k: "" if check.get(k) is None else check[k] for k in COLUMNS})
+    return buf.getvalue()

@@ -1,0 +1,34 @@
+"""junit.xml: one test case per class x concept check; a finding at the fail level is a
+<failure>, a warning passes with its reason in system-out, an allowed pair is <skipped>."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+
+def render(result: dict, folder: Path) -> str:
+    checks = result["checks"]
+    failures = sum(c["level"] == "fail" for c in checks)
+    skipped = sum(c["level"] == "allowed" for c in checks)
+    seconds = sum(result.get("timing_seconds", {}).values())
+    suites = ET.Element("testsuites", name="audit", tests=str(len(checks)), failures=str(failures),
+                        errors="0", skipped=str(skipped), time=f"{seconds:.3f}")
+    suite = ET.SubElement(suites, "testsuite", name=f"audit.{result['model']['name']}", tests=str(len(checks)),
+                          failures=str(failures), errors="0", skipped=str(skipped), time=f"{seconds:.3f}",
+                          timestamp=result["provenance"]["started_at"])
+    per_check = seconds / max(len(checks), 1)
+    for c in checks:
+        case = ET.SubElement(suite, "testcase", classname=f"audit.{c['concept']}",
+                             name=f"{c['class_name']} x {c['concept']}", time=f"{per_check:.3f}")
+        detail = (f"{c['reason']}. cue d={c['cue_d']}, cue p_adj={c['cue_p_adjusted']}, "
+                  f"vis effect={c['vis_effect']}, vis p_adj={c['vis_p_adjusted']}")
+        if c["level"] == "fail":
+            ET.SubElement(case, "failure", message=f"concept '{c['concept']}' found in class "
+                          f"'{c['class_name']}' where it is not allowed", type="ConceptFinding").text = detail
+        elif c["level"] == "allowed":
+            ET.SubElement(case, "skipped", message=c["reason"])
+        elif c["level"] == "warn":
+            ET.SubElement(case, "system-out").text = "WARNING: " + detail
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
