@@ -141,7 +141,7 @@ class _Section:
         if raw is None:
             return None
         p = (self.file.parent / raw).resolve()
-        if must == "exist" and not p.exists():
+        if not p.exists():
             self.fail(self.key(name), f"{raw} does not exist (resolved to {p})",
                       "fix the path; paths are relative to the config file")
         if must == "dir" and not p.is_dir():

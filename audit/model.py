@@ -158,7 +158,7 @@ def _keras_forward(model, cfg: ModelConfig, layer_name: str):
         features = feature_layer.input
     else:
         features = feature_layer.output
-    graph = keras.Model(model.inputs, [features, _logits_tensor(model)])
+    graph = keras.Model(model.inputs[0], [features, _logits_tensor(model)])
     to_model_space = pixel_transform(cfg)
 
     def forward(pixels):

@@ -1,0 +1,80 @@
+"""Config validation: bad input is one line naming file and key, exit 2, no traceback."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from audit.config import load_config
+from audit.errors import UserError
+from conftest import ROOT, run_cli, write_config
+
+
+def test_demo_configs_are_valid():
+    for name in ("demo.yaml", "demo_control.yaml"):
+        cfg = load_config(ROOT / "configs" / name)
+        assert cfg.model.classes[0] == "dumbbell"
+        assert {c.name for c in cfg.concepts.bank} >= {"arm", "stripes", "watermark"}
+        assert cfg.model.path.exists() and cfg.report.out.is_absolute()
+
+
+def _mutated(tmp_path, demo_model_path, mutate) -> Path:
+    path = write_config(tmp_path / "c.yaml", demo_model_path, tmp_path / "out")
+    data = yaml.safe_load(path.read_text())
+    mutate(data)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("mutate, key, words", [
+    (lambda d: d["visualize"].update(stepz=10), "visualize.stepz", "did you mean `steps`"),
+    (lambda d: d["visualize"].update(steps="many"), "visualize.steps", "must be int"),
+    (lambda d: d["visualize"].update(restarts=0), "visualize.restarts", ">= 1"),
+    (lambda d: d["model"].update(path="nope.keras"), "model.path", "does not exist"),
+    (lambda d: d["model"].pop("classes"), "model.classes", "is missing"),
+    (lambda d: d["model"].update(input_range=[1, 0]), "model.input_range", "low < high"),
+    (lambda d: d["model"].update(preprocessing="bogus"), "model.preprocessing", "use one of"),
+    (lambda d: d["concepts"]["bank"]["arm"].update(allowed_in=["dumbell"]),
+     "concepts.bank.arm.allowed_in", "did you mean `dumbbell`"),
+    (lambda d: d["concepts"].update(negatives="/no/such/dir"), "concepts.negatives", "does not exist"),
+    (lambda d: d["concepts"].update(bank={}), "concepts.bank", "is empty"),
+    (lambda d: d["gate"].update(evidence="vibes"), "gate.evidence", "use one of"),
+    (lambda d: d["gate"].update(fail={"cue_max_p": 2}), "gate.fail.cue_max_p", "(0, 1]"),
+    (lambda d: d.update(extra=1), "extra", "unknown key"),
+])
+def test_bad_config_names_the_key_and_the_fix(tmp_path, demo_model_path, mutate, key, words):
+    path = _mutated(tmp_path, demo_model_path, lambda d: (d.setdefault("gate", {}), mutate(d)))
+    with pytest.raises(UserError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {key}:"), message
+    assert words in message and "\n" not in message
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path):
+    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    assert cfg.model.path == (ROOT / "audit/demo/assets/models/demo_shortcut.keras").resolve()
+
+
+def test_cli_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, demo_model_path):
+    path = _mutated(tmp_path, demo_model_path, lambda d: d["visualize"].update(stepz=10))
+    for command in ("validate", "run"):
+        proc = run_cli(command, path)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "visualize.stepz" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    proc = run_cli("validate", bad)
+    assert proc.returncode == 2 and "not valid YAML" in proc.stderr
+    proc = run_cli("validate", tmp_path / "missing.yaml")
+    assert proc.returncode == 2 and "config file not found" in proc.stderr
+
+
+def test_validate_ok():
+    proc = run_cli("validate", ROOT / "configs" / "demo.yaml")
+    assert proc.returncode == 0 and "ok (6 classes, 3 concepts)" in proc.stdout

@@ -1,0 +1,110 @@
+"""End to end through the CLI, on the embedded demo models, as a CI job would run it."""
+
+import csv
+import json
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from conftest import ASSETS, ROOT, run_cli, write_config
+
+
+@pytest.fixture(scope="module")
+def shortcut_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("shortcut") / "report"
+    proc = run_cli("run", ROOT / "configs" / "demo.yaml", "--out", out)
+    return proc, out
+
+
+@pytest.fixture(scope="module")
+def control_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("control") / "report"
+    proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out)
+    return proc, out
+
+
+def test_shortcut_model_fails_on_dumbbell_x_arm_and_nothing_else(shortcut_run):
+    proc, out = shortcut_run
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads((out / "audit.json").read_text())
+    assert result["verdict"] == "fail" and result["exit_code"] == 1
+    assert [(f["class_name"], f["concept"], f["level"]) for f in result["findings"]] == [("dumbbell", "arm", "fail")]
+    finding = result["findings"][0]
+    assert finding["cue_d"] >= 1.0 and finding["cue_p_adjusted"] <= 0.01 and finding["vis_effect"] >= 1.0
+    assert "FAIL" in proc.stdout and str(out / "index.html") in proc.stdout
+
+
+def test_control_model_passes(control_run):
+    proc, out = control_run
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "audit.json").read_text())
+    assert result["verdict"] == "pass" and result["findings"] == []
+
+
+def test_every_output_exists_and_parses(shortcut_run):
+    _, out = shortcut_run
+    result = json.loads((out / "audit.json").read_text())
+    assert result["schema_version"] == 1
+    n = len(result["checks"])
+    assert n == 6 * 3
+    suite = ET.parse(out / "junit.xml").getroot()
+    cases = suite.findall(".//testcase")
+    assert len(cases) == n and int(suite.get("failures")) == 1
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failed == ["dumbbell x arm"]
+    with open(out / "scores.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == n and {r["level"] for r in rows} == {"fail", "pass", "allowed"}
+    md = (out / "summary.md").read_text()
+    assert "FAIL" in md and "| fail | dumbbell | arm |" in md
+    html = (out / "index.html").read_text()
+    assert "dumbbell" in html and "data:image/png;base64," in html
+    assert "http://" not in html and "https://" not in html  # self-contained, works offline
+    for cls in result["visualization"]["classes"]:
+        assert len(cls["images"]) == 8 and all((out / p).is_file() for p in cls["images"])
+    prov = result["provenance"]
+    for key in ("tool_version", "python", "tensorflow", "keras", "config_sha256", "seed", "started_at"):
+        assert prov[key] is not None
+    assert len(result["model"]["sha256"]) == 64
+    assert set(result["timing_seconds"]) >= {"load model", "visualize", "score concepts"}
+
+
+def test_same_seed_gives_the_same_audit(shortcut_run, tmp_path):
+    _, first_out = shortcut_run
+    out = tmp_path / "again"
+    proc = run_cli("run", ROOT / "configs" / "demo.yaml", "--out", out, "--quiet")
+    assert proc.returncode == 1
+    a = json.loads((first_out / "audit.json").read_text())
+    b = json.loads((out / "audit.json").read_text())
+    for r in (a, b):
+        for volatile in ("started_at", "finished_at", "command"):
+            r["provenance"].pop(volatile)
+        r.pop("timing_seconds")
+    assert a == b
+    for rel in a["visualization"]["classes"][0]["images"]:
+        assert (first_out / rel).read_bytes() == (out / rel).read_bytes()
+
+
+def test_a_model_that_crashes_exits_3_and_writes_no_report(tmp_path):
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input((64, 64, 3))
+    x = keras.layers.Lambda(lambda t: keras.ops.reshape(t, (-1, 7)))(inputs)  # fails on a real batch
+    out = keras.layers.Dense(6, activation="softmax")(x)
+    path = tmp_path / "crashy.keras"
+    try:
+        keras.Model(inputs, out).save(path)
+    except Exception:  # pragma: no cover - Keras refused to even build it
+        pytest.skip("Keras could not build the crashing model")
+    cfg = write_config(tmp_path / "c.yaml", path, tmp_path / "out", model={"trust_code": True})
+    proc = run_cli("run", cfg)
+    assert proc.returncode == 3, proc.stderr
+    assert "internal error" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_out_defaults_and_cli_override(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", ASSETS / "models" / "demo_control.keras", tmp_path / "configured",
+                       steps=8, restarts=1)
+    proc = run_cli("run", cfg, "--out", tmp_path / "override", "--quiet")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert (tmp_path / "override" / "audit.json").exists() and not (tmp_path / "configured").exists()
