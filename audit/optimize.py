@@ -29,7 +29,7 @@ class Visualizations:
     class_indices: np.ndarray  # (C,) indices into the model's classes
     images: np.ndarray         # (C, R, H, W, ch) float32 in [0, 1]
     logits: np.ndarray         # (C, R, K) logits of the final images
-    target_logit_trace: np.ndarray  # (C, R, T) target logit at each sync point
+    target_logit_trace: np.ndarray  # (C, R, T+1) target logit at the start and at each sync point
     steps: int
 
 
@@ -96,7 +96,7 @@ def visualize_classes(model: LoadedModel, cfg: VisualizeConfig, progress: bool =
     run = _step_function(model, cfg)
     syncs = -(-cfg.steps // SYNC_EVERY)
     images = np.empty_like(start)
-    trace = np.empty((len(jobs), syncs), np.float32)
+    trace = np.empty((len(jobs), syncs + 1), np.float32)
     bar = tqdm(total=cfg.steps * len(jobs), unit="img-step", unit_scale=True, desc="visualize",
                disable=not progress or not sys.stderr.isatty(), leave=False, mininterval=0.5)
     for lo in range(0, len(jobs), size):
@@ -105,8 +105,9 @@ def visualize_classes(model: LoadedModel, cfg: VisualizeConfig, progress: bool =
         m = tf.zeros_like(pixels)
         v = tf.zeros_like(pixels)
         tgt = tf.constant(targets[lo:hi])
+        trace[lo:hi, 0] = model.forward(pixels)[1].numpy()[np.arange(hi - lo), targets[lo:hi]]
         done = 0
-        for k in range(syncs):
+        for k in range(1, syncs + 1):
             n = min(SYNC_EVERY, cfg.steps - done)
             pixels, m, v, last = run(pixels, m, v, tgt, tf.constant(done), tf.constant(n))
             trace[lo:hi, k] = last.numpy()
@@ -121,6 +122,6 @@ def visualize_classes(model: LoadedModel, cfg: VisualizeConfig, progress: bool =
         class_indices=class_indices,
         images=images.reshape((C, R) + shape),
         logits=logits.reshape(C, R, -1),
-        target_logit_trace=trace.reshape(C, R, syncs),
+        target_logit_trace=trace.reshape(C, R, syncs + 1),
         steps=cfg.steps,
     )

@@ -1,0 +1,46 @@
+"""A real keras.applications architecture (random weights) through the whole CLI."""
+
+import json
+
+import pytest
+
+from conftest import ASSETS, run_cli
+
+keras = pytest.importorskip("keras")
+
+
+def test_resnet50_with_1000_classes_and_a_classes_file(tmp_path):
+    keras.utils.set_random_seed(0)
+    # ResNet50 rather than MobileNetV2: with random weights MobileNet's activations vanish (~1e-11)
+    model = keras.applications.ResNet50(weights=None, input_shape=(96, 96, 3), classes=1000)
+    model.save(tmp_path / "resnet50.keras")
+    (tmp_path / "classes.txt").write_text("\n".join(f"class_{i}" for i in range(1000)) + "\n")
+    (tmp_path / "audit.yaml").write_text(f"""
+model:
+  path: resnet50.keras
+  classes_file: classes.txt
+  preprocessing: resnet50
+visualize:
+  classes: [class_0, class_1, class_999]
+  restarts: 2
+  steps: 8
+concepts:
+  negatives: {ASSETS / 'concepts' / '_random'}
+  max_examples: 24
+  bank:
+    arm: {{examples: {ASSETS / 'concepts' / 'arm'}, allowed_in: [class_1]}}
+report:
+  out: out
+""")
+    proc = run_cli("run", tmp_path / "audit.yaml", "--quiet")
+    assert proc.returncode in (0, 1), proc.stderr
+    result = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert result["model"]["logits_source"] == "pre-softmax output of layer 'predictions'"
+    assert result["model"]["preprocessing"] == "resnet50"
+    assert result["model"]["input_shape"] == [96, 96, 3]
+    assert result["concepts"]["layer"] == "conv5_block3_out"  # last feature map before pooling
+    assert [c["name"] for c in result["visualization"]["classes"]] == ["class_0", "class_1", "class_999"]
+    levels = {(c["class_name"], c["concept"]): c["level"] for c in result["checks"]}
+    assert levels[("class_1", "arm")] == "allowed" and len(levels) == 3
+    for cls in result["visualization"]["classes"]:
+        assert cls["logit_trace"][-1] > cls["logit_trace"][0]
