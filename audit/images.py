@@ -15,6 +15,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 3 and img.shape[-1] == 1:  # grayscale models: PIL wants (H, W)
+        img = img[..., 0]
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 

@@ -124,17 +124,20 @@ def _find_feature_layer(model, wanted: str):
             raise UserError(f"concepts.layer: the model has no layer {wanted!r}; use `auto` or one of: "
                             f"{', '.join(names[-12:])}") from None
     out_layer = _output_layer(model)
-    for layer in reversed(model.layers):
+    # the last feature map computed by a learned layer: skips the input and input-side rescaling
+    found, learned = None, False
+    for layer in model.layers:
         if layer is out_layer:
-            continue
+            break
+        learned = learned or bool(layer.weights)
         try:
-            shape = layer.output.shape
+            rank = len(layer.output.shape)
         except (AttributeError, ValueError):
             continue
-        if len(shape) == 4:
-            return layer
-    # no feature map (e.g. an MLP): the input of the output layer is the feature space
-    return out_layer
+        if learned and rank == 4:
+            found = layer
+    # no feature map (e.g. an MLP): the input of the output layer is the concept space
+    return found if found is not None else out_layer
 
 
 def _activation_bytes(model) -> int:
@@ -154,8 +157,9 @@ def _keras_forward(model, cfg: ModelConfig, layer_name: str):
 
     logits_source = _strip_final_activation(model)
     feature_layer = _find_feature_layer(model, layer_name)
+    name = feature_layer.name
     if feature_layer is _output_layer(model):
-        features = feature_layer.input
+        features, name = feature_layer.input, f"{feature_layer.name} (its input)"
     else:
         features = feature_layer.output
     graph = keras.Model(model.inputs[0], [features, _logits_tensor(model)])
@@ -165,7 +169,7 @@ def _keras_forward(model, cfg: ModelConfig, layer_name: str):
         feats, logits = graph(to_model_space(pixels), training=False)
         return tf.convert_to_tensor(feats), tf.convert_to_tensor(logits)
 
-    return forward, logits_source, feature_layer.name
+    return forward, logits_source, name
 
 
 def _saved_model_forward(cfg: ModelConfig):

@@ -44,3 +44,27 @@ report:
     assert levels[("class_1", "arm")] == "allowed" and len(levels) == 3
     for cls in result["visualization"]["classes"]:
         assert cls["logit_trace"][-1] > cls["logit_trace"][0]
+
+
+def test_grayscale_mlp_without_feature_maps(tmp_path):
+    """Not every classifier is convolutional: the concept space falls back to the logits' input."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(32, activation="relu", name="hidden")(x)
+    out = keras.layers.Dense(4, activation="softmax", name="probs")(x)
+    keras.Model(inputs, out).save(tmp_path / "mlp.h5")
+    (tmp_path / "audit.yaml").write_text(f"""
+model: {{path: mlp.h5, classes: [a, b, c, d], input_range: [0, 255]}}
+visualize: {{restarts: 2, steps: 20}}
+concepts:
+  negatives: {ASSETS / 'concepts' / '_random'}
+  bank: {{stripes: {{examples: {ASSETS / 'concepts' / 'stripes'}}}}}
+report: {{out: out}}
+""")
+    proc = run_cli("run", tmp_path / "audit.yaml", "--quiet")
+    assert proc.returncode in (0, 1), proc.stderr
+    result = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert result["model"]["input_shape"] == [28, 28, 1]
+    assert result["concepts"]["layer"] == "probs (its input)"  # the hidden layer is the concept space
+    assert (tmp_path / "out" / result["visualization"]["classes"][0]["images"][0]).stat().st_size > 0
