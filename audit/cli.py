@@ -1,4 +1,4 @@
-"""Command line: `audit run CONFIG`, `audit validate CONFIG`.
+"""Command line: `audit run CONFIG`, `audit validate CONFIG`, `audit dream [CONFIG] [flags]`.
 
 Exit codes: 0 pass (or warn), 1 gate failed, 2 bad config or input, 3 internal error.
 """
@@ -60,6 +60,20 @@ def _cmd_run(args) -> int:
     return code
 
 
+def _cmd_dream(args) -> int:
+    from audit.dream_config import dream_config_from_flags, load_dream_config
+
+    cfg = load_dream_config(args.config) if args.config else dream_config_from_flags(args, Path.cwd())
+    _quiet_tensorflow()
+    from audit.dream_run import run_dream
+
+    log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    _, out = run_dream(cfg, out=args.out if args.config else None, progress=not args.quiet, log=log)
+    print(f"dream: {out / 'images' / 'dream.png'}")
+    print(f"report: {out / 'index.html'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audit", description="Find spurious concepts in Keras image classifiers.")
     parser.add_argument("--version", action="version", version=f"audit {__version__}")
@@ -70,6 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
+    dream = sub.add_parser("dream", help="DeepDream: amplify what a layer, channels or a class see in an image",
+                           description="Give a CONFIG with a `dream:` section, or flags that build one.")
+    dream.add_argument("config", type=Path, nargs="?")
+    dream.add_argument("--model", type=Path, help="a .keras/.h5 file or SavedModel folder")
+    dream.add_argument("--input-range", help="pixel range the model expects, e.g. 0,255 (default 0,1)")
+    dream.add_argument("--preprocessing", help="a keras.applications preprocessing name instead of --input-range")
+    dream.add_argument("--classes-file", type=Path, help="class names, one per line (for --class NAME)")
+    dream.add_argument("--trust-code", action="store_true", help="let Keras run code stored in the model file")
+    dream.add_argument("--input", type=Path, help="image to dream on (default: random noise)")
+    dream.add_argument("--layer", help="layer to dream (its mean activation, or --channels/--neuron of it)")
+    dream.add_argument("--channels", help="comma-separated channel numbers of --layer")
+    dream.add_argument("--neuron", type=int, help="one channel of --layer, at the centre of the feature map")
+    dream.add_argument("--class", dest="class_name", help="a class name or index whose logit to dream")
+    dream.add_argument("--guide", type=Path, help="guide image: dream only the --top-k channels of --layer it fires")
+    dream.add_argument("--top-k", type=int, default=8)
+    for flag, kind in (("--octaves", int), ("--steps", int), ("--step-size", float), ("--smoothing", float),
+                       ("--jitter", int), ("--seed", int)):
+        dream.add_argument(flag, type=kind)
+    dream.add_argument("--out", type=Path, help="report folder")
+    dream.add_argument("--quiet", action="store_true")
+    dream.set_defaults(func=_cmd_dream)
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(func=_cmd_validate)

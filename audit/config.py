@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from audit.dream import DreamSettings
 from audit.errors import UserError
 
 PREPROCESSING = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "resnet50", "resnet", "vgg16", "vgg19",
@@ -78,6 +79,15 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class GalleryConfig:
+    """The report's layer gallery: what each depth paints, dreamed from the same noise."""
+
+    layers: tuple[str, ...] | None  # None = `count` layers spread from early to late
+    count: int
+    settings: DreamSettings
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     out: Path
     title: str
@@ -92,6 +102,7 @@ class Config:
     visualize: VisualizeConfig
     concepts: ConceptsConfig
     gate: GateConfig
+    layer_gallery: GalleryConfig | None
     report: ReportConfig
 
 
@@ -170,14 +181,18 @@ def _names(sec: _Section, name: str, fix: str) -> tuple[str, ...] | None:
     return tuple(str(v) for v in value)
 
 
-def _model(sec: _Section) -> ModelConfig:
+def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
     path = sec.path_value("path")
     classes = _names(sec, "classes", "list the class names in output order, e.g. [cat, dog]")
     classes_file = sec.path_value("classes_file", required=False)
     if classes is not None and classes_file is not None:
         sec.fail(sec.key("classes"), "both `classes` and `classes_file` are given", "keep one of them")
-    if classes is None and classes_file is None:
+    if classes is None and classes_file is None and classes_required:
         sec.fail(sec.key("classes"), "is missing", "add `classes: [...]` or `classes_file: classes.txt`")
+    if classes_file is not None:
+        classes = tuple(line.strip() for line in classes_file.read_text().splitlines() if line.strip())
+    if classes is not None and len(set(classes)) != len(classes):
+        sec.fail(sec.key("classes"), "class names repeat", "give each output a unique name")
     rng = sec.get("input_range", list, fix="write it as [low, high], e.g. [0, 1] or [0, 255]")
     if rng is not None and (len(rng) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                      for v in rng) or rng[0] >= rng[1]):
@@ -264,6 +279,41 @@ def _gate(sec: _Section) -> GateConfig:
     return GateConfig(evidence, fail, warn)
 
 
+def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = None) -> DreamSettings:
+    whole = lambda v: v >= 1  # noqa: E731
+    out = DreamSettings(
+        octaves=sec.get("octaves", int, defaults.octaves, check=whole, fix="use a whole number >= 1"),
+        octave_scale=float(sec.get("octave_scale", (int, float), defaults.octave_scale, check=lambda v: v >= 1,
+                                   fix="use a number >= 1, e.g. 1.4")),
+        steps=sec.get("steps", int, defaults.steps, check=whole, fix="use a whole number >= 1"),
+        step_size=float(sec.get("step_size", (int, float), defaults.step_size, check=_positive,
+                                fix="use a number > 0, e.g. 0.02")),
+        smoothing=float(sec.get("smoothing", (int, float), defaults.smoothing, check=lambda v: v >= 0,
+                                fix="use a number >= 0 (0 = off)")),
+        jitter=sec.get("jitter", int, defaults.jitter, check=lambda v: v >= 0, fix="use pixels >= 0"),
+        seed=seed if seed is not None else sec.get("seed", int, defaults.seed),
+    )
+    return out
+
+
+def _gallery(top: _Section, seed: int) -> GalleryConfig | None:
+    if top.has("layer_gallery") and top.data["layer_gallery"] is False:
+        top.used.add("layer_gallery")
+        return None
+    sec = top.section("layer_gallery")
+    layers = sec.get("layers", (str, list), "auto", fix="write `auto` or a list of layer names")
+    if isinstance(layers, str):
+        if layers != "auto":
+            sec.fail(sec.key("layers"), f"invalid value {layers!r}", "write `auto` or a list of layer names")
+        layers = None
+    else:
+        layers = _names(sec, "layers", "write `auto` or a list of layer names")
+    count = sec.get("count", int, 4, check=lambda v: 1 <= v <= 16, fix="use a whole number from 1 to 16")
+    settings = dream_settings(sec, DreamSettings(octaves=3, steps=24, jitter=4), seed=seed)
+    sec.finish()
+    return GalleryConfig(layers, count, settings)
+
+
 def _report(sec: _Section, file: Path) -> ReportConfig:
     out = sec.get("out", str, "../reports/" + file.stem)
     title = sec.get("title", str, f"Audit of {file.stem}")
@@ -271,37 +321,40 @@ def _report(sec: _Section, file: Path) -> ReportConfig:
     return ReportConfig((file.parent / out).resolve(), title)
 
 
-def load_config(path: str | Path) -> Config:
+def read_yaml(path: str | Path) -> tuple[Path, bytes, Any]:
     file = Path(path)
     if not file.is_file():
         raise UserError(f"{file}: config file not found; check the path")
     text = file.read_bytes()
     try:
-        data = yaml.safe_load(text)
+        return file, text, yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
         raise UserError(f"{file}: {where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+
+
+def check_class_names(file: Path, classes: tuple[str, ...], key: str, names) -> None:
+    for n in names:
+        if n not in classes:
+            close = difflib.get_close_matches(n, classes, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else "use names from model.classes"
+            raise UserError(f"{file}: {key}: unknown class {n!r}; {hint}")
+
+
+def load_config(path: str | Path) -> Config:
+    file, text, data = read_yaml(path)
     top = _Section(file, data, "")
     model = _model(top.section("model"))
     visualize = _visualize(top.section("visualize"))
     concepts = _concepts(top.section("concepts"))
     gate = _gate(top.section("gate"))
+    gallery = _gallery(top, visualize.seed)
     report = _report(top.section("report"), file)
     top.finish()
     classes = model.classes
-    if classes is None:
-        classes = tuple(line.strip() for line in model.classes_file.read_text().splitlines() if line.strip())
-        model = ModelConfig(model.path, classes, model.classes_file, model.input_range,
-                            model.preprocessing, model.trust_code)
-    if len(set(classes)) != len(classes):
-        raise UserError(f"{file}: model.classes: class names repeat; give each output a unique name")
-    known = set(classes)
     for key, names in [("visualize.classes", visualize.classes or ())] + [
             (f"concepts.bank.{c.name}.allowed_in", c.allowed_in) for c in concepts.bank]:
-        for n in names:
-            if n not in known:
-                close = difflib.get_close_matches(n, classes, n=1)
-                hint = f"did you mean `{close[0]}`?" if close else "use names from model.classes"
-                raise UserError(f"{file}: {key}: unknown class {n!r}; {hint}")
-    return Config(file.resolve(), hashlib.sha256(text).hexdigest(), data, model, visualize, concepts, gate, report)
+        check_class_names(file, classes, key, names)
+    return Config(file.resolve(), hashlib.sha256(text).hexdigest(), data, model, visualize, concepts, gate,
+                  gallery, report)

@@ -43,6 +43,23 @@ def data_uri(img: np.ndarray, max_side: int = 128) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _read(path: Path, channels: int, key: str, size: tuple[int, int] | None) -> np.ndarray:
+    """One image as float32 (H, W, channels) in [0, 1]; `size` is (height, width)."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{key}: cannot read image {path}: {exc}; remove or replace the file") from None
+    return arr[..., None] if channels == 1 else arr
+
+
+def load_image(path: Path, channels: int, key: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    return _read(Path(path), channels, key, size)
+
+
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -56,15 +73,4 @@ def load_folder(folder: Path, size: tuple[int, int], channels: int, key: str,
                         "add example images or fix the path")
     if limit is not None:
         paths = paths[:limit]
-    out = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                im = im.convert("L" if channels == 1 else "RGB")
-                if im.size != (size[1], size[0]):
-                    im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                arr = np.asarray(im, dtype=np.float32) / 255.0
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{key}: cannot read image {p}: {exc}; remove or replace the file") from None
-        out.append(arr[..., None] if channels == 1 else arr)
-    return np.stack(out)
+    return np.stack([_read(p, channels, key, size) for p in paths])

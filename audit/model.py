@@ -42,6 +42,7 @@ class LoadedModel:
     forward: Callable                   # tf: pixels01 (N,H,W,C) -> (features (N,D...), logits (N,K))
     keras_model: object | None          # the loaded Keras model (None for a bare SavedModel)
     activation_bytes_per_image: int     # rough forward+backward memory, for chunking
+    to_model_space: Callable            # tf: pixels in [0, 1] -> the model's input values
 
 
 def file_sha256(path: Path) -> str:
@@ -228,18 +229,68 @@ def load_model(cfg: ModelConfig, layer: str = "auto") -> LoadedModel:
     if len(shape) != 4 or any(d is None for d in shape[1:]) or shape[-1] not in (1, 3):
         raise UserError(f"model.path: input shape {shape} is not a fixed-size image (N, H, W, 1 or 3); "
                         "export the model with a fixed input size")
-    if n_out is not None and n_out != len(cfg.classes):
+    if n_out is not None and cfg.classes is not None and n_out != len(cfg.classes):
         raise UserError(f"model.classes: {len(cfg.classes)} names given but the model has {n_out} outputs; "
                         "list one name per output, in order")
     loaded = LoadedModel(
         name=path.name, path=path, sha256=sha, input_shape=tuple(int(d) for d in shape[1:]),
-        classes=tuple(cfg.classes), logits_source=source, feature_layer=feature_layer,
+        classes=tuple(cfg.classes) if cfg.classes is not None else tuple(str(i) for i in range(n_out or 0)), logits_source=source, feature_layer=feature_layer,
         forward=forward, keras_model=keras_model, activation_bytes_per_image=act_bytes,
+        to_model_space=pixel_transform(cfg),
     )
     if n_out is None:  # SavedModel: check the class count on a real call
         import tensorflow as tf
         _, logits = forward(tf.zeros((1,) + loaded.input_shape))
-        if logits.shape[-1] != len(cfg.classes):
+        if cfg.classes is None:
+            loaded.classes = tuple(str(i) for i in range(logits.shape[-1]))
+        elif logits.shape[-1] != len(cfg.classes):
             raise UserError(f"model.classes: {len(cfg.classes)} names given but the model has "
                             f"{logits.shape[-1]} outputs; list one name per output, in order")
     return loaded
+
+
+def feature_map_layers(model: LoadedModel) -> list[str]:
+    """Layers with a feature-map output (rank 4) computed by learned weights, input to output."""
+    if model.keras_model is None:
+        return []
+    out_layer, names, learned = _output_layer(model.keras_model), [], False
+    for layer in model.keras_model.layers:
+        if layer is out_layer:
+            break
+        learned = learned or bool(layer.weights)
+        try:
+            if learned and len(layer.output.shape) == 4:
+                names.append(layer.name)
+        except (AttributeError, ValueError):
+            continue
+    return names
+
+
+def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callable:
+    """tf: pixels in [0, 1] -> ({layer name: activations}, logits) for the named layers."""
+    import keras
+
+    layers = sorted(layers)
+    if model.keras_model is None:
+        if layers:
+            raise UserError(f"{key}: a SavedModel folder does not expose its layers; "
+                            "use a class objective or give the model as a .keras file")
+        return lambda pixels: ({}, model.forward(pixels)[1])
+    km = model.keras_model
+    outputs = []
+    for name in layers:
+        try:
+            outputs.append(km.get_layer(name).output)
+        except ValueError:
+            names = [layer.name for layer in km.layers]
+            raise UserError(f"{key}: the model has no layer {name!r}; layers include: "
+                            f"{', '.join(names[:6])}, ..., {', '.join(names[-6:])}") from None
+    graph = keras.Model(km.inputs[0], [*outputs, _logits_tensor(km)])
+
+    def read(pixels):
+        values = graph(model.to_model_space(pixels), training=False)
+        if not isinstance(values, (list, tuple)):  # a single output comes back bare
+            values = [values]
+        return dict(zip(layers, values[:-1])), values[-1]
+
+    return read

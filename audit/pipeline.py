@@ -16,6 +16,7 @@ import numpy as np
 from audit import __version__
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
+from audit.dream_run import layer_gallery
 from audit.findings import gate_checks
 from audit.images import load_folder, save_png
 from audit.model import LoadedModel, file_sha256, load_model
@@ -40,7 +41,7 @@ class Timer:
         self.log(f"  {name:<18} {self.seconds[name]:7.2f} s")
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -52,15 +53,15 @@ def _git_commit(where: Path) -> str | None:
         return None
 
 
-def provenance(cfg: Config) -> dict:
+def provenance(config_path: Path, config_sha256: str, seed: int) -> dict:
     import keras
     import tensorflow as tf
 
     return {
         "tool": "audit", "tool_version": __version__, "python": platform.python_version(),
         "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-        "platform": platform.platform(), "git_commit": _git_commit(cfg.source.parent),
-        "config_sha256": cfg.sha256, "seed": cfg.visualize.seed, "command": " ".join(sys.argv[1:]) or None,
+        "platform": platform.platform(), "git_commit": _git_commit(config_path.parent),
+        "config_sha256": config_sha256, "seed": seed, "command": " ".join(sys.argv[1:]) or None,
     }
 
 
@@ -100,7 +101,7 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
 
     tf.config.experimental.enable_op_determinism()
     out = Path(out) if out is not None else cfg.report.out
-    started = _now()
+    started = now()
     timer = Timer(log)
     log(f"audit {__version__}: {cfg.source.name}")
     with timer.stage("load model"):
@@ -128,6 +129,10 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
         checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate)
     checks = [c.to_dict() for c in checks]
     with staged_folder(out) as staging:
+        gallery = []
+        if cfg.layer_gallery is not None:
+            with timer.stage("layer gallery"):
+                gallery = layer_gallery(model, cfg.layer_gallery, staging)
         with timer.stage("write report"):
             classes, examples = _write_images(staging, model, vis, bank, negatives)
             result = {
@@ -163,13 +168,14 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
                               "separability": float(scores.separability[k]), "examples": examples[c.name]}
                              for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
                 },
+                "layer_gallery": gallery,
                 "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn)},
                 "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
-                "provenance": {**provenance(cfg), "started_at": started},
+                "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started},
                 "meanings": MEANINGS,
                 "timing_seconds": timer.seconds,
             }
-            result["provenance"]["finished_at"] = _now()
+            result["provenance"]["finished_at"] = now()
             (staging / "audit.json").write_text(dumps(result))
             render_all(staging)
     log(f"  {'total':<18} {sum(timer.seconds.values()):7.2f} s")

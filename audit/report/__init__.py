@@ -8,17 +8,22 @@ from pathlib import Path
 
 from audit.report import csv_table, html, junit, markdown
 
-RENDERERS = {
-    "index.html": html.render,
-    "junit.xml": junit.render,
-    "summary.md": markdown.render,
-    "scores.csv": csv_table.render,
+RENDERERS = {  # per kind of result: its source file and the outputs rendered from it
+    "audit": ("audit.json", {
+        "index.html": html.render,
+        "junit.xml": junit.render,
+        "summary.md": markdown.render,
+        "scores.csv": csv_table.render,
+    }),
+    "dream": ("dream.json", {"index.html": html.render_dream}),
 }
 
 
 def render_all(folder: Path) -> None:
-    """Render every output of a report folder from its audit.json."""
+    """Render every output of a report folder from its audit.json (or dream.json)."""
     folder = Path(folder)
-    result = json.loads((folder / "audit.json").read_text())
-    for name, render in RENDERERS.items():
+    kind = "audit" if (folder / "audit.json").exists() else "dream"
+    source, renderers = RENDERERS[kind]
+    result = json.loads((folder / source).read_text())
+    for name, render in renderers.items():
         (folder / name).write_text(render(result, folder), encoding="utf-8")

@@ -25,9 +25,9 @@ def _fmt(value, spec=".2f"):
 _ENV.filters["fmt"] = _fmt
 
 
-def _thumb(folder: Path, rel: str) -> str:
+def _thumb(folder: Path, rel: str, max_side: int = 128) -> str:
     with Image.open(folder / rel) as im:
-        return data_uri(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)
+        return data_uri(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, max_side)
 
 
 def _cell_color(check: dict) -> str:
@@ -43,7 +43,19 @@ def render(result: dict, folder: Path) -> str:
     for concept in [*result["concepts"]["bank"], result["concepts"]["negatives"]]:
         for rel in concept["examples"]:
             thumbs[rel] = _thumb(folder, rel)
+    for entry in result.get("layer_gallery", []):
+        thumbs[entry["image"]] = _thumb(folder, entry["image"], 160)
     return _ENV.get_template("report.html.j2").render(
         r=result, classes=classes, concepts=concepts, by_pair=by_pair, thumbs=thumbs, cell_color=_cell_color,
         config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False),
     )
+
+
+def render_dream(result: dict, folder: Path) -> str:
+    folder = Path(folder)
+    images = dict(result["images"])
+    if result.get("guide"):
+        images["guide"] = result["guide"]["image"]
+    thumbs = {key: _thumb(folder, rel, 512) for key, rel in images.items()}
+    return _ENV.get_template("dream.html.j2").render(
+        r=result, thumbs=thumbs, config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False))

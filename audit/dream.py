@@ -1,0 +1,146 @@
+"""DeepDream: gradient ascent on an image to amplify what a layer (or some of its channels,
+or a class) responds to, at several scales.
+
+* Octaves: the image is dreamed small first, then enlarged step by step; the detail
+  dreamed so far is re-injected on top of the resized original at each scale.
+* Tiled gradients: the model sees fixed-size tiles, so images of any size work; the tile
+  grid is shifted at random each step (jitter) so tile seams do not show.
+* Smoothing: a total-variation penalty punishes pixels that differ too much from their
+  neighbours (the seed's regularizer); off when `smoothing` is 0.
+* Channel selection: `top_channels` picks the channels a guide image fires most, so a
+  dream can emphasize one object instead of everything the layer knows.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audit.objectives import Objective
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    octaves: int = 4
+    octave_scale: float = 1.4
+    steps: int = 32          # per octave
+    step_size: float = 0.02  # in [0, 1] pixel units, after gradient normalization
+    smoothing: float = 0.0   # weight of the total-variation descent relative to the objective's ascent
+    jitter: int = 8          # random shift of the tile grid, pixels
+    seed: int = 0
+
+
+@dataclass
+class DreamResult:
+    image: np.ndarray                 # (h, w, c) in [0, 1]
+    sizes: list[tuple[int, int]]      # the octave size schedule, smallest first
+    objective_start: list[float] = field(default_factory=list)  # per octave, before its steps
+    objective_end: list[float] = field(default_factory=list)    # per octave, after its steps
+
+
+def octave_sizes(size: tuple[int, int], octaves: int, scale: float) -> list[tuple[int, int]]:
+    h, w = size
+    return [(max(1, round(h / scale**i)), max(1, round(w / scale**i))) for i in reversed(range(octaves))]
+
+
+def _tiled_score(read, objective: Objective, img, tile: tuple[int, int], shift):
+    """Objective summed over the model-sized tiles of a (shifted, padded) image."""
+    import tensorflow as tf
+
+    th, tw = tile
+    x = tf.roll(img[None], shift=shift, axis=[1, 2])
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    ph, pw = (th - h % th) % th, (tw - w % tw) % tw
+    x = tf.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]], constant_values=0.5)
+    nh, nw = (h + ph) // th, (w + pw) // tw
+    c = x.shape[-1]
+    tiles = tf.reshape(tf.transpose(tf.reshape(x, [nh, th, nw, tw, c]), [0, 2, 1, 3, 4]), [-1, th, tw, c])
+    acts, logits = read(tiles)
+    return tf.reduce_sum(objective(acts, logits))
+
+
+def total_variation(img):
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.abs(img[1:] - img[:-1])) + tf.reduce_mean(tf.abs(img[:, 1:] - img[:, :-1]))
+
+
+def _step_function(read, objective: Objective, tile, settings: DreamSettings):
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def step(img, shift):
+        with tf.GradientTape() as tape:
+            tape.watch(img)
+            score = _tiled_score(read, objective, img, tile, shift)
+        grad = tape.gradient(score, img)
+        # normalized, so the step size means the same at every layer and for every objective
+        grad /= tf.math.reduce_std(grad) + 1e-8
+        if settings.smoothing:
+            # the smoothness push has its own scale: `smoothing` is its weight relative to the objective's
+            with tf.GradientTape() as tape:
+                tape.watch(img)
+                tv = total_variation(img)
+            smooth = tape.gradient(tv, img)
+            grad -= settings.smoothing * smooth / (tf.math.reduce_std(smooth) + 1e-8)
+        return tf.clip_by_value(img + settings.step_size * grad, 0.0, 1.0), score
+
+    return step
+
+
+def dream(read, objective: Objective, image: np.ndarray, tile: tuple[int, int], settings: DreamSettings,
+          progress: bool = True) -> DreamResult:
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    rng = np.random.default_rng([settings.seed, 11])
+    base = tf.constant(image, tf.float32)
+    sizes = octave_sizes(image.shape[:2], settings.octaves, settings.octave_scale)
+    step = _step_function(read, objective, tile, settings)
+    result = DreamResult(image=image, sizes=sizes)
+    detail = tf.zeros(sizes[0] + (image.shape[2],), tf.float32)
+    bar = tqdm(total=settings.steps * len(sizes), desc="dream", unit="step", leave=False,
+               disable=not progress or not sys.stderr.isatty())
+    for size in sizes:
+        scaled = tf.image.resize(base, size, method="bilinear")
+        detail = tf.image.resize(detail, size, method="bilinear")
+        img = tf.clip_by_value(scaled + detail, 0.0, 1.0)
+        no_shift = tf.constant([0, 0], tf.int32)
+        result.objective_start.append(float(_tiled_score(read, objective, img, tile, no_shift)))
+        for _ in range(settings.steps):
+            j = settings.jitter
+            shift = tf.constant(rng.integers(-j, j + 1, size=2) if j else [0, 0], tf.int32)
+            img, _ = step(img, shift)
+            bar.update(1)
+        result.objective_end.append(float(_tiled_score(read, objective, img, tile, no_shift)))
+        detail = img - scaled
+    bar.close()
+    result.image = img.numpy()
+    return result
+
+
+def top_channels(read, layer: str, guide: np.ndarray, tile: tuple[int, int], k: int) -> tuple[list[int], list[float]]:
+    """The k channels of `layer` with the highest mean activation on the guide image."""
+    import tensorflow as tf
+
+    resized = tf.image.resize(tf.constant(guide[None], tf.float32), tile, method="bilinear")
+    acts, _ = read(resized)
+    t = acts[layer]
+    means = tf.reduce_mean(t, axis=list(range(1, len(t.shape) - 1)))[0].numpy() if len(t.shape) > 2 else t[0].numpy()
+    order = np.argsort(-means, kind="stable")[:k]
+    return [int(i) for i in order], [float(means[i]) for i in order]
+
+
+def spread_layers(candidates: list[str], count: int) -> list[str]:
+    """`count` layers spread evenly from the first to the last candidate."""
+    if len(candidates) <= count:
+        return list(candidates)
+    picks = np.linspace(0, len(candidates) - 1, count).round().astype(int)
+    return [candidates[i] for i in sorted(set(picks))]
+
+
+def noise_image(seed: int, size: tuple[int, int], channels: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 13])
+    return np.clip(0.5 + 0.1 * rng.standard_normal(size + (channels,)), 0, 1).astype(np.float32)

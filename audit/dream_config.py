@@ -1,0 +1,175 @@
+"""`audit dream` config: the same `model:` section as an audit, a `dream:` section, `report:`.
+
+    dream:
+      input: photo.png            # an image file, or `noise`
+      size: [256, 256]            # optional: resize the input / size of the noise
+      objective:                  # terms that are summed, each with an optional weight
+        - {layer: conv3}                      # the layer's mean activation
+        - {layer: conv4, channels: [2, 7]}    # chosen channels
+        - {layer: conv4, neuron: 5, weight: 0.5}
+        - {class: dumbbell}                   # a class logit
+      guide: {image: cat.png, layer: conv4, top_k: 8}   # dream only what the guide fires
+      octaves: 4
+      octave_scale: 1.4
+      steps: 32
+      step_size: 0.02
+      smoothing: 0.0
+      jitter: 8
+      seed: 0
+
+CLI flags build the same dict (paths relative to the working folder) and go through the
+same validation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from audit.config import (ModelConfig, ReportConfig, _model, _Section, check_class_names, dream_settings,
+                          read_yaml)
+from audit.dream import DreamSettings
+from audit.errors import UserError
+
+
+@dataclass(frozen=True)
+class DreamTerm:
+    kind: str            # layer | channels | neuron | class
+    weight: float
+    layer: str | None = None
+    channels: tuple[int, ...] = ()
+    neuron: int | None = None
+    class_name: str | None = None
+
+
+@dataclass(frozen=True)
+class GuideConfig:
+    image: Path
+    layer: str
+    top_k: int
+
+
+@dataclass(frozen=True)
+class DreamConfig:
+    source: Path
+    sha256: str
+    raw: dict
+    model: ModelConfig
+    input: Path | None  # None = noise
+    size: tuple[int, int] | None
+    terms: tuple[DreamTerm, ...]
+    guide: GuideConfig | None
+    settings: DreamSettings
+    report: ReportConfig
+
+
+def _term(sec: _Section) -> DreamTerm:
+    weight = float(sec.get("weight", (int, float), 1.0))
+    cls = sec.get("class", (str, int))
+    layer = sec.get("layer", str)
+    chans = sec.get("channels", list, fix="list channel numbers, e.g. [3, 17]")
+    unit = sec.get("neuron", int, check=lambda v: v >= 0, fix="give a channel number >= 0")
+    sec.finish()
+    if cls is not None:
+        if layer is not None:
+            sec.fail(sec.key("class"), "a term is either a class or a layer", "split it into two terms")
+        return DreamTerm("class", weight, class_name=str(cls))
+    if layer is None:
+        sec.fail(sec.key("layer"), "is missing", "give `layer: NAME` (optionally channels or neuron) or `class: NAME`")
+    if chans is not None and unit is not None:
+        sec.fail(sec.key("channels"), "both `channels` and `neuron` are given", "keep one of them")
+    if chans is not None:
+        if not chans or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in chans):
+            sec.fail(sec.key("channels"), f"invalid channels {chans!r}", "list channel numbers >= 0, e.g. [3, 17]")
+        return DreamTerm("channels", weight, layer=layer, channels=tuple(chans))
+    if unit is not None:
+        return DreamTerm("neuron", weight, layer=layer, neuron=unit)
+    return DreamTerm("layer", weight, layer=layer)
+
+
+def parse_dream_config(file: Path, data, text: bytes) -> DreamConfig:
+    top = _Section(file, data, "")
+    model = _model(top.section("model"), classes_required=False)
+    sec = top.section("dream")
+    raw_input = sec.get("input", str, required=True, fix="give an image path or `noise`")
+    image = None if raw_input == "noise" else sec.path_value("input")
+    size = sec.get("size", list, fix="write it as [height, width]")
+    if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v >= 8 for v in size)):
+        sec.fail(sec.key("size"), f"invalid size {size!r}", "write it as [height, width], each >= 8 pixels")
+    terms = []
+    objective = sec.get("objective", list, [], fix="write a list of terms, e.g. [{layer: conv3}]")
+    for i, term in enumerate(objective):
+        terms.append(_term(_Section(file, term, sec.key(f"objective[{i}]"))))
+    guide = None
+    if sec.has("guide"):
+        g = sec.section("guide")
+        guide = GuideConfig(image=g.path_value("image"), layer=g.get("layer", str, required=True),
+                            top_k=g.get("top_k", int, 8, check=lambda v: v >= 1, fix="use a whole number >= 1"))
+        g.finish()
+    if not terms and guide is None:
+        sec.fail(sec.key("objective"), "is empty", "add a term such as `- {layer: conv3}`, or a `guide:`")
+    settings = dream_settings(sec, DreamSettings())
+    sec.finish()
+    rep = top.section("report")
+    out = rep.get("out", str, "../reports/dream-" + file.stem)
+    title = rep.get("title", str, f"DeepDream: {file.stem}")
+    rep.finish()
+    top.finish()
+    names = [t.class_name for t in terms if t.kind == "class"]
+    if names:
+        if model.classes is None:
+            numeric = [n for n in names if not n.isdigit()]
+            if numeric:
+                raise UserError(f"{file}: model.classes: a class objective names {numeric[0]!r} but the model's "
+                                "classes are not listed; add `classes:` or use the class index")
+        else:
+            check_class_names(file, model.classes, "dream.objective", [n for n in names if not n.isdigit()])
+    return DreamConfig(file.resolve(), hashlib.sha256(text).hexdigest(), data, model, image,
+                       tuple(size) if size else None, tuple(terms), guide, settings,
+                       ReportConfig((file.parent / out).resolve(), title))
+
+
+def load_dream_config(path: str | Path) -> DreamConfig:
+    file, text, data = read_yaml(path)
+    return parse_dream_config(file, data, text)
+
+
+def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
+    """Build the config a user would have written from `audit dream` flags."""
+    if not args.model:
+        raise UserError("audit dream: give a CONFIG file or at least --model and --layer/--class")
+    model = {"path": str(args.model), "trust_code": bool(args.trust_code)}
+    if args.preprocessing:
+        model["preprocessing"] = args.preprocessing
+    else:
+        model["input_range"] = [float(v) for v in args.input_range.split(",")] if args.input_range else [0, 1]
+    if args.classes_file:
+        model["classes_file"] = str(args.classes_file)
+    dream = {"input": str(args.input) if args.input else "noise"}
+    terms = []
+    if args.layer and not args.guide:
+        term = {"layer": args.layer}
+        if args.channels:
+            term["channels"] = [int(c) for c in args.channels.split(",")]
+        if args.neuron is not None:
+            term["neuron"] = args.neuron
+        terms.append(term)
+    if args.class_name:
+        terms.append({"class": args.class_name})
+    if terms:
+        dream["objective"] = terms
+    if args.guide:
+        dream["guide"] = {"image": str(args.guide), "layer": args.layer, "top_k": args.top_k}
+    for key in ("octaves", "steps", "step_size", "smoothing", "jitter", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            dream[key] = value
+    what = args.class_name and f"class {args.class_name}" or args.layer or "the guide's channels"
+    title = f"DeepDream of {what} on {args.input.name if args.input else 'noise'}"
+    data = {"model": model, "dream": dream, "report": {"out": str(args.out or "reports/dream"), "title": title}}
+    text = yaml.safe_dump(data, sort_keys=False).encode()
+    return parse_dream_config(cwd / "<command line>", data, text)
+
