@@ -18,7 +18,7 @@ import yaml
 from audit.dream import DreamSettings
 from audit.errors import UserError
 
-PREPROCESSING = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "resnet50", "resnet", "vgg16", "vgg19",
+PREPROCESSING = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "resnet50", "resnet", "resnet_v2", "vgg16", "vgg19",
                  "inception_v3", "xception", "densenet", "efficientnet", "efficientnet_v2",
                  "convnext", "nasnet", "inception_resnet_v2", "regnet")
 EVIDENCE = ("visualization", "cue", "both", "either")
@@ -26,12 +26,15 @@ EVIDENCE = ("visualization", "cue", "both", "either")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    path: Path
+    path: Path | None                # a model file or SavedModel folder, or
     classes: tuple[str, ...] | None
     classes_file: Path | None
     input_range: tuple[float, float] | None
     preprocessing: str | None
     trust_code: bool
+    application: str | None = None   # a keras.applications architecture, with
+    weights: str | None = None       # None (random), "imagenet" (Keras' cache) or a weights file
+    input_size: tuple[int, int] | None = None  # for an application: (height, width)
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,26 @@ def _names(sec: _Section, name: str, fix: str) -> tuple[str, ...] | None:
 
 
 def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
-    path = sec.path_value("path")
+    application = sec.get("application", str, fix="name a keras.applications architecture, e.g. ResNet50")
+    path = sec.path_value("path", required=application is None)
+    if path is not None and application is not None:
+        sec.fail(sec.key("application"), "both `path` and `application` are given", "keep one of them")
+    weights = None
+    input_size = None
+    if application is not None:
+        from audit.applications import APPLICATIONS
+
+        if application not in APPLICATIONS:
+            close = difflib.get_close_matches(application, list(APPLICATIONS), n=1)
+            sec.fail(sec.key("application"), f"unknown architecture {application!r}",
+                     f"did you mean `{close[0]}`?" if close else f"use one of: {', '.join(APPLICATIONS)}")
+        weights = sec.get("weights", str, fix="write `imagenet`, a weights file path, or leave it out (random)")
+        if weights is not None and weights != "imagenet":
+            weights = str(sec.path_value("weights"))
+        size = sec.get("input_size", list, fix="write it as [height, width]")
+        if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v >= 32 for v in size)):
+            sec.fail(sec.key("input_size"), f"invalid size {size!r}", "write it as [height, width], each >= 32")
+        input_size = tuple(size) if size else None
     classes = _names(sec, "classes", "list the class names in output order, e.g. [cat, dog]")
     classes_file = sec.path_value("classes_file", required=False)
     if classes is not None and classes_file is not None:
@@ -201,12 +223,15 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
                   fix=f"use one of: {', '.join(PREPROCESSING)}")
     if rng is not None and pre is not None:
         sec.fail(sec.key("input_range"), "both `input_range` and `preprocessing` are given", "keep one of them")
+    if rng is None and pre is None and application is not None:
+        pre = APPLICATIONS[application]  # the architecture's own preprocessing
     if rng is None and pre is None:
         sec.fail(sec.key("input_range"), "is missing",
                  "say what pixel values the model expects: `input_range: [0, 1]` or `preprocessing: NAME`")
     trust = sec.get("trust_code", bool, default=False)
     sec.finish()
-    return ModelConfig(path, classes, classes_file, tuple(float(v) for v in rng) if rng else None, pre, trust)
+    return ModelConfig(path, classes, classes_file, tuple(float(v) for v in rng) if rng else None, pre, trust,
+                       application, weights, input_size)
 
 
 def _visualize(sec: _Section) -> VisualizeConfig:

@@ -124,6 +124,9 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
             "objective": objective.name, "guide": guide_record,
             "input": "noise" if cfg.input is None else str(cfg.input),
             "settings": vars(cfg.settings), **_dream_record(result),
+            "warnings": ([] if any(e != b for b, e in zip(result.objective_start, result.objective_end)) else
+                         ["the objective did not change: its units are inactive on this image (a ReLU gives no "
+                          "gradient at zero); try `input: noise`, another layer or other channels"]),
             "images": {"input": "images/input.png", "dream": "images/dream.png"},
             "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
             "provenance": {**provenance(cfg.source, cfg.sha256, cfg.settings.seed), "started_at": started,

@@ -202,51 +202,70 @@ def _saved_model_forward(cfg: ModelConfig):
 
 
 def load_model(cfg: ModelConfig, layer: str = "auto") -> LoadedModel:
+    if cfg.application is not None:
+        from audit.applications import build_application
+
+        weights = cfg.weights or "random"
+        sha = file_sha256(Path(cfg.weights)) if cfg.weights not in (None, "imagenet") else hashlib.sha256(
+            f"keras.applications.{cfg.application}:{weights}".encode()).hexdigest()
+        return _from_keras(build_application(cfg.application, cfg.weights, cfg.input_size), cfg, layer,
+                           f"{cfg.application} ({weights} weights)", Path(cfg.application), sha)
     path = cfg.path
     sha = file_sha256(path)
     if path.is_dir():
-        if not (path / "saved_model.pb").exists():
-            raise UserError(f"model.path: {path} is a folder without saved_model.pb; "
-                            "give a .keras or .h5 file or a SavedModel folder")
-        if layer != "auto":
-            raise UserError("concepts.layer: a SavedModel folder does not expose its layers; "
-                            "use `layer: auto` or give the model as a .keras file")
-        forward, source, shape = _saved_model_forward(cfg)
-        keras_model, feature_layer, act_bytes = None, "(model outputs)", 4 * 3 * 1_000_000
-        n_out = None
-    else:
-        if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
-            raise UserError(f"model.path: {path.name} has an unknown format; "
-                            "give a .keras or .h5 file or a SavedModel folder")
-        keras_model = _load_keras(cfg)
-        if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
-            raise UserError(f"model.path: {path.name} has {len(keras_model.inputs)} inputs and "
-                            f"{len(keras_model.outputs)} outputs; audit needs one image input and one class output")
-        shape = tuple(keras_model.inputs[0].shape)
-        forward, source, feature_layer = _keras_forward(keras_model, cfg, layer)
-        act_bytes = _activation_bytes(keras_model)
-        n_out = keras_model.outputs[0].shape[-1]
+        return _from_saved_model(cfg, layer, sha)
+    if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise UserError(f"model.path: {path.name} has an unknown format; "
+                        "give a .keras or .h5 file or a SavedModel folder")
+    return _from_keras(_load_keras(cfg), cfg, layer, path.name, path, sha)
+
+
+def _check_input(shape) -> tuple[int, int, int]:
     if len(shape) != 4 or any(d is None for d in shape[1:]) or shape[-1] not in (1, 3):
         raise UserError(f"model.path: input shape {shape} is not a fixed-size image (N, H, W, 1 or 3); "
                         "export the model with a fixed input size")
-    if n_out is not None and cfg.classes is not None and n_out != len(cfg.classes):
+    return tuple(int(d) for d in shape[1:])
+
+
+def _class_names(cfg: ModelConfig, n_out: int) -> tuple[str, ...]:
+    if cfg.classes is None:
+        return tuple(str(i) for i in range(n_out))
+    if n_out != len(cfg.classes):
         raise UserError(f"model.classes: {len(cfg.classes)} names given but the model has {n_out} outputs; "
                         "list one name per output, in order")
-    loaded = LoadedModel(
-        name=path.name, path=path, sha256=sha, input_shape=tuple(int(d) for d in shape[1:]),
-        classes=tuple(cfg.classes) if cfg.classes is not None else tuple(str(i) for i in range(n_out or 0)), logits_source=source, feature_layer=feature_layer,
-        forward=forward, keras_model=keras_model, activation_bytes_per_image=act_bytes,
-        to_model_space=pixel_transform(cfg),
-    )
-    if n_out is None:  # SavedModel: check the class count on a real call
-        import tensorflow as tf
-        _, logits = forward(tf.zeros((1,) + loaded.input_shape))
-        if cfg.classes is None:
-            loaded.classes = tuple(str(i) for i in range(logits.shape[-1]))
-        elif logits.shape[-1] != len(cfg.classes):
-            raise UserError(f"model.classes: {len(cfg.classes)} names given but the model has "
-                            f"{logits.shape[-1]} outputs; list one name per output, in order")
-    return loaded
+    return tuple(cfg.classes)
+
+
+def _from_keras(keras_model, cfg: ModelConfig, layer: str, name: str, path: Path, sha: str) -> LoadedModel:
+    if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
+        raise UserError(f"model.path: {name} has {len(keras_model.inputs)} inputs and "
+                        f"{len(keras_model.outputs)} outputs; audit needs one image input and one class output")
+    input_shape = _check_input(tuple(keras_model.inputs[0].shape))
+    classes = _class_names(cfg, int(keras_model.outputs[0].shape[-1]))
+    forward, source, feature_layer = _keras_forward(keras_model, cfg, layer)
+    return LoadedModel(name=name, path=path, sha256=sha, input_shape=input_shape, classes=classes,
+                       logits_source=source, feature_layer=feature_layer, forward=forward, keras_model=keras_model,
+                       activation_bytes_per_image=_activation_bytes(keras_model),
+                       to_model_space=pixel_transform(cfg))
+
+
+def _from_saved_model(cfg: ModelConfig, layer: str, sha: str) -> LoadedModel:
+    import tensorflow as tf
+
+    path = cfg.path
+    if not (path / "saved_model.pb").exists():
+        raise UserError(f"model.path: {path} is a folder without saved_model.pb; "
+                        "give a .keras or .h5 file or a SavedModel folder")
+    if layer != "auto":
+        raise UserError("concepts.layer: a SavedModel folder does not expose its layers; "
+                        "use `layer: auto` or give the model as a .keras file")
+    forward, source, shape = _saved_model_forward(cfg)
+    input_shape = _check_input(shape)
+    _, logits = forward(tf.zeros((1,) + input_shape))
+    return LoadedModel(name=path.name, path=path, sha256=sha, input_shape=input_shape,
+                       classes=_class_names(cfg, int(logits.shape[-1])), logits_source=source,
+                       feature_layer="(model outputs)", forward=forward, keras_model=None,
+                       activation_bytes_per_image=4 * 3 * 1_000_000, to_model_space=pixel_transform(cfg))
 
 
 def feature_map_layers(model: LoadedModel) -> list[str]:

@@ -9,17 +9,14 @@ from conftest import ASSETS, run_cli
 keras = pytest.importorskip("keras")
 
 
-def test_resnet50_with_1000_classes_and_a_classes_file(tmp_path):
-    keras.utils.set_random_seed(0)
+def test_resnet50_application_with_1000_classes_and_a_classes_file(tmp_path):
     # ResNet50 rather than MobileNetV2: with random weights MobileNet's activations vanish (~1e-11)
-    model = keras.applications.ResNet50(weights=None, input_shape=(96, 96, 3), classes=1000)
-    model.save(tmp_path / "resnet50.keras")
     (tmp_path / "classes.txt").write_text("\n".join(f"class_{i}" for i in range(1000)) + "\n")
     (tmp_path / "audit.yaml").write_text(f"""
 model:
-  path: resnet50.keras
+  application: ResNet50      # random weights; its own preprocessing (resnet50)
+  input_size: [96, 96]
   classes_file: classes.txt
-  preprocessing: resnet50
 visualize:
   classes: [class_0, class_1, class_999]
   restarts: 2
