@@ -49,13 +49,22 @@ def _cmd_run(args) -> int:
     from audit.pipeline import run_audit
 
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    result, code, out = run_audit(cfg, out=args.out, progress=not args.no_progress and not args.quiet, log=log)
+    result, code, out = run_audit(cfg, out=args.out, progress=not args.no_progress and not args.quiet, log=log,
+                                  baseline=args.baseline)
     s = result["summary"]
     print(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
-          f"{s['allowed']} allowed")
+          f"{s['allowed']} allowed" + (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else ""))
     for f in result["findings"][:10]:
         print(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
               f"(cue d {f['cue_d']:.2f}, vis effect {f['vis_effect']:.2f})")
+    base = result["baseline"]
+    if base["state"] != "none":
+        print(f"baseline: {base['state']}: {base['reason']}")
+        for f in base.get("new_findings", []):
+            print(f"  new finding since baseline: {f['concept']} in {f['class_name']} ({f['level']})")
+        for r in base.get("regressions", []):
+            print(f"  regression: {r['metric']} of {r['class_name']} x {r['concept']} rose "
+                  f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
     print(f"report: {out / 'index.html'}")
     return code
 
@@ -74,6 +83,29 @@ def _cmd_dream(args) -> int:
     return 0
 
 
+def _cmd_diff(args) -> int:
+    from audit.baseline import load_baseline
+    from audit.outputs import write_text_atomic
+    from audit.report.diff import diff_record, render_html, render_markdown
+
+    results = []
+    for path in (args.baseline, args.candidate):
+        state, data, reason = load_baseline(path)
+        if data is None:
+            raise UserError(f"audit diff: {reason}; give two audit.json files written by `audit run`")
+        results.append(data)
+    record = diff_record(*results)
+    markdown = render_markdown(record)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out / "diff.md", markdown)
+        write_text_atomic(args.out / "diff.html", render_html(record))
+        print(f"diff: {args.out / 'diff.html'}")
+    else:
+        print(markdown, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audit", description="Find spurious concepts in Keras image classifiers.")
     parser.add_argument("--version", action="version", version=f"audit {__version__}")
@@ -81,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="visualize every class, score concepts, gate, write the report")
     run.add_argument("config", type=Path)
     run.add_argument("--out", type=Path, help="report folder (default: report.out from the config)")
+    run.add_argument("--baseline", type=Path, help="audit.json of the last released model (overrides gate.baseline)")
     run.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
@@ -105,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     dream.add_argument("--out", type=Path, help="report folder")
     dream.add_argument("--quiet", action="store_true")
     dream.set_defaults(func=_cmd_dream)
+    diff = sub.add_parser("diff", help="compare two audits: new and resolved findings, score changes")
+    diff.add_argument("baseline", type=Path, help="audit.json of the earlier (released) model")
+    diff.add_argument("candidate", type=Path, help="audit.json of the new model")
+    diff.add_argument("--out", type=Path, help="write diff.md and diff.html here (default: Markdown to stdout)")
+    diff.set_defaults(func=_cmd_diff)
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(func=_cmd_validate)

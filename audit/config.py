@@ -79,6 +79,10 @@ class GateConfig:
     evidence: str
     fail: GateLevel
     warn: GateLevel
+    baseline: Path | None = None     # the last released model's audit.json
+    baseline_abs: float = 0.5        # a score may rise this much (effect units) ...
+    baseline_rel: float = 0.5        # ... or this fraction of its baseline value, whichever is larger
+    baseline_missing: str = "fail"   # what a requested but missing/incompatible baseline does
 
 
 @dataclass(frozen=True)
@@ -300,8 +304,17 @@ def _gate(sec: _Section) -> GateConfig:
     # small p-values after correction; by default it is judged on its effect alone (see README).
     fail = _level(sec.section("fail"), GateLevel(cue_max_p=0.01, cue_min_effect=1.0, vis_max_p=1.0, vis_min_effect=1.0))
     warn = _level(sec.section("warn"), GateLevel(cue_max_p=0.05, cue_min_effect=0.5, vis_max_p=1.0, vis_min_effect=0.5))
+    # a baseline that does not exist is not a config error: it is an explicit state of the run
+    raw = sec.get("baseline", str, fix="give the path of the last released model's audit.json")
+    baseline = (sec.file.parent / raw).resolve() if raw else None
+    tol = sec.section("baseline_tolerance")
+    abs_tol = float(tol.get("abs", (int, float), 0.5, check=lambda v: v >= 0, fix="use an effect size >= 0"))
+    rel_tol = float(tol.get("rel", (int, float), 0.5, check=lambda v: v >= 0, fix="use a fraction >= 0"))
+    tol.finish()
+    on_missing = sec.get("baseline_missing", str, "fail", check=lambda v: v in ("fail", "warn"),
+                         fix="use `fail` or `warn`")
     sec.finish()
-    return GateConfig(evidence, fail, warn)
+    return GateConfig(evidence, fail, warn, baseline, abs_tol, rel_tol, on_missing)
 
 
 def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = None) -> DreamSettings:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from audit import __version__
+from audit.baseline import baseline_section
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
 from audit.dream_run import layer_gallery
@@ -95,7 +96,24 @@ def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list
     return classes, examples
 
 
-def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=print) -> tuple[dict, int, Path]:
+def apply_baseline(result: dict, path: Path | None, cfg: Config) -> None:
+    """Add the baseline comparison; a new finding, a regression or (by default) a requested
+    baseline that cannot be compared fails the gate."""
+    section = baseline_section(result, path, cfg.gate.baseline_abs, cfg.gate.baseline_rel, cfg.gate.baseline_missing)
+    result["baseline"] = section
+    if section["state"] == "compared" and section["fails_gate"]:
+        result["verdict_reasons"].append(f"baseline: {len(section['new_findings'])} new finding(s), "
+                                         f"{len(section['regressions'])} score regression(s)")
+    elif section["state"] in ("missing", "incompatible"):
+        result["verdict_reasons"].append(f"baseline {section['state']}: {section['reason']}")
+    if section["fails_gate"]:
+        result["verdict"], result["exit_code"] = "fail", EXIT_CODES["fail"]
+    elif section["state"] in ("missing", "incompatible") and result["verdict"] == "pass":
+        result["verdict"], result["exit_code"] = "warn", EXIT_CODES["warn"]
+
+
+def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=print,
+              baseline: Path | None = None) -> tuple[dict, int, Path]:
     """Run the whole audit and write the report folder; returns (result, exit code, folder)."""
     import tensorflow as tf
 
@@ -140,6 +158,8 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
                 "title": cfg.report.title,
                 "verdict": verdict,
                 "exit_code": EXIT_CODES[verdict],
+                "verdict_reasons": [f"{n} finding(s) at the {lv} level" for lv in ("fail", "warn")
+                                    if (n := sum(c["level"] == lv for c in checks))],
                 "summary": summarize(checks),
                 "findings": sort_findings(checks),
                 "checks": checks,
@@ -170,13 +190,15 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
                 },
                 "layer_gallery": gallery,
                 "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn)},
+                "baseline": None,
                 "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
                 "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started},
                 "meanings": MEANINGS,
                 "timing_seconds": timer.seconds,
             }
+            apply_baseline(result, baseline or cfg.gate.baseline, cfg)
             result["provenance"]["finished_at"] = now()
             (staging / "audit.json").write_text(dumps(result))
             render_all(staging)
     log(f"  {'total':<18} {sum(timer.seconds.values()):7.2f} s")
-    return result, EXIT_CODES[verdict], out
+    return result, result["exit_code"], out

@@ -30,5 +30,22 @@ def render(result: dict, folder: Path) -> str:
             ET.SubElement(case, "skipped", message=c["reason"])
         elif c["level"] == "warn":
             ET.SubElement(case, "system-out").text = "WARNING: " + detail
+    base = result.get("baseline") or {"state": "none"}
+    if base["state"] != "none":
+        case = ET.SubElement(suite, "testcase", classname="audit.baseline", name="no regression against baseline",
+                             time="0.000")
+        if base.get("fails_gate"):
+            detail = base["reason"] + "".join(
+                f"\nnew finding: {f['concept']} in {f['class_name']} ({f['level']})" for f in base.get("new_findings", [])
+            ) + "".join(f"\nregression: {r['metric']} of {r['class_name']} x {r['concept']}: "
+                        f"{r['baseline']} -> {r['candidate']}" for r in base.get("regressions", []))
+            ET.SubElement(case, "failure", message=f"baseline {base['state']}: {base['reason']}",
+                          type="BaselineRegression").text = detail
+        elif base["state"] != "compared":
+            ET.SubElement(case, "system-out").text = f"WARNING: baseline {base['state']}: {base['reason']}"
+        n_fail = int(suite.get("failures")) + bool(base.get("fails_gate"))
+        for node in (suites, suite):
+            node.set("tests", str(len(checks) + 1))
+            node.set("failures", str(n_fail))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -22,6 +22,18 @@ def render(result: dict, folder: Path) -> str:
         f"{s['allowed']} allowed.",
         "",
     ]
+    if result.get("verdict_reasons"):
+        lines += [f"Verdict: {'; '.join(result['verdict_reasons'])}.", ""]
+    base = result.get("baseline") or {"state": "none"}
+    if base["state"] == "compared":
+        lines += [f"Baseline `{base['model_name']}` ({base['verdict']}): {len(base['new_findings'])} new finding(s), "
+                  f"{len(base['resolved_findings'])} resolved, {len(base['regressions'])} score regression(s).", ""]
+        for r in base["regressions"][:MAX_ROWS]:
+            lines.append(f"- regression: {r['metric']} of `{r['class_name']}` x `{r['concept']}` "
+                         f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
+        lines.append("")
+    elif base["state"] != "none":
+        lines += [f"**Baseline {base['state']}**: {base['reason']}.", ""]
     findings = result["findings"]
     if findings:
         lines += ["| level | class | concept | cue d | cue p (adj.) | concept images -> class | vis effect |",
