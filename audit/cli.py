@@ -44,13 +44,28 @@ def _cmd_validate(args) -> int:
 def _cmd_run(args) -> int:
     from audit.config import load_config
 
+    from audit import ci
+
     cfg = load_config(args.config)  # validate before paying for TensorFlow's import
     _quiet_tensorflow()
     from audit.pipeline import run_audit
 
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    result, code, out = run_audit(cfg, out=args.out, progress=not args.no_progress and not args.quiet, log=log,
-                                  baseline=args.baseline)
+    try:
+        result, code, out = run_audit(cfg, out=args.out, progress=not args.no_progress and not args.quiet,
+                                      log=log, baseline=args.baseline)
+    except UserError:
+        raise
+    except Exception as exc:
+        try:
+            ci.write_crash_report(args.out or cfg.report.out, exc)
+        except Exception:  # noqa: BLE001 - the crash itself is what must be reported
+            pass
+        raise
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in ci.github_annotations(result):
+            print(line)
+    ci.append_step_summary((out / "summary.md").read_text())
     s = result["summary"]
     print(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
           f"{s['allowed']} allowed" + (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else ""))
@@ -161,6 +176,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the gate fails closed on anything unexpected
         traceback.print_exc()
-        print(f"audit: internal error: {type(exc).__name__}: {exc}; no report was written, the gate fails "
-              "(exit 3). Please report this with the traceback above.", file=sys.stderr)
+        print(f"audit: internal error: {type(exc).__name__}: {exc}; the gate fails (exit 3). Please report "
+              "this with the traceback above.", file=sys.stderr)
         return EXIT_INTERNAL

@@ -44,3 +44,16 @@ def write_config(path: Path, model_path: Path, out: Path, classes=None, steps=64
 @pytest.fixture(scope="session")
 def demo_model_path():
     return ASSETS / "models" / "demo_shortcut.keras"
+
+
+@pytest.fixture(scope="session")
+def shortcut_run(tmp_path_factory):
+    """`audit run configs/demo.yaml` once per test session: (process, report folder)."""
+    out = tmp_path_factory.mktemp("shortcut") / "report"
+    return run_cli("run", ROOT / "configs" / "demo.yaml", "--out", out), out
+
+
+@pytest.fixture(scope="session")
+def control_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("control") / "report"
+    return run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out), out

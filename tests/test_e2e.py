@@ -9,20 +9,6 @@ import pytest
 from conftest import ASSETS, ROOT, run_cli, write_config
 
 
-@pytest.fixture(scope="module")
-def shortcut_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("shortcut") / "report"
-    proc = run_cli("run", ROOT / "configs" / "demo.yaml", "--out", out)
-    return proc, out
-
-
-@pytest.fixture(scope="module")
-def control_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("control") / "report"
-    proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out)
-    return proc, out
-
-
 def test_shortcut_model_fails_on_dumbbell_x_arm_and_nothing_else(shortcut_run):
     proc, out = shortcut_run
     assert proc.returncode == 1, proc.stderr
@@ -85,7 +71,7 @@ def test_same_seed_gives_the_same_audit(shortcut_run, tmp_path):
         assert (first_out / rel).read_bytes() == (out / rel).read_bytes()
 
 
-def test_a_model_that_crashes_exits_3_and_writes_no_report(tmp_path):
+def test_a_model_that_crashes_exits_3_with_an_error_report_not_a_result(tmp_path):
     keras = pytest.importorskip("keras")
     inputs = keras.Input((64, 64, 3))
     x = keras.layers.Lambda(lambda t: keras.ops.reshape(t, (-1, 7)))(inputs)  # fails on a real batch
@@ -99,7 +85,11 @@ def test_a_model_that_crashes_exits_3_and_writes_no_report(tmp_path):
     proc = run_cli("run", cfg)
     assert proc.returncode == 3, proc.stderr
     assert "internal error" in proc.stderr
-    assert not (tmp_path / "out").exists()
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["crash.txt", "junit.xml", "summary.md"]
+    error = ET.parse(out / "junit.xml").getroot().find(".//testcase/error")
+    assert error is not None and "Traceback" in error.text
+    assert not (out / "audit.json").exists()  # nothing that could pass for a result
 
 
 def test_report_out_defaults_and_cli_override(tmp_path):

@@ -3,8 +3,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text that XML 1.0 can carry: terminal colour codes and control characters removed
+    (Keras error messages contain both)."""
+    return _NOT_XML.sub("", _ANSI.sub("", str(text)))
 
 
 def render(result: dict, folder: Path) -> str:
@@ -19,15 +29,15 @@ def render(result: dict, folder: Path) -> str:
                           timestamp=result["provenance"]["started_at"])
     per_check = seconds / max(len(checks), 1)
     for c in checks:
-        case = ET.SubElement(suite, "testcase", classname=f"audit.{c['concept']}",
-                             name=f"{c['class_name']} x {c['concept']}", time=f"{per_check:.3f}")
-        detail = (f"{c['reason']}. cue d={c['cue_d']}, cue p_adj={c['cue_p_adjusted']}, "
+        case = ET.SubElement(suite, "testcase", classname=xml_safe(f"audit.{c['concept']}"),
+                             name=xml_safe(f"{c['class_name']} x {c['concept']}"), time=f"{per_check:.3f}")
+        detail = xml_safe(f"{c['reason']}. cue d={c['cue_d']}, cue p_adj={c['cue_p_adjusted']}, "
                   f"vis effect={c['vis_effect']}, vis p_adj={c['vis_p_adjusted']}")
         if c["level"] == "fail":
-            ET.SubElement(case, "failure", message=f"concept '{c['concept']}' found in class "
-                          f"'{c['class_name']}' where it is not allowed", type="ConceptFinding").text = detail
+            ET.SubElement(case, "failure", message=xml_safe(f"concept '{c['concept']}' found in class "
+                          f"'{c['class_name']}' where it is not allowed"), type="ConceptFinding").text = detail
         elif c["level"] == "allowed":
-            ET.SubElement(case, "skipped", message=c["reason"])
+            ET.SubElement(case, "skipped", message=xml_safe(c["reason"]))
         elif c["level"] == "warn":
             ET.SubElement(case, "system-out").text = "WARNING: " + detail
     base = result.get("baseline") or {"state": "none"}

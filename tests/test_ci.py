@@ -1,0 +1,113 @@
+"""Release gating in CI: baselines, diff, schema, GitHub integration."""
+
+import json
+import shutil
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from audit.ci import append_step_summary, github_annotations
+from conftest import ROOT, run_cli
+
+jsonschema = pytest.importorskip("jsonschema")
+SCHEMA = json.loads((ROOT / "audit" / "schema" / "audit.schema.json").read_text())
+
+
+def test_audit_json_matches_the_committed_schema(shortcut_run, control_run):
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    for _, out in (shortcut_run, control_run):
+        jsonschema.validate(json.loads((out / "audit.json").read_text()), SCHEMA)
+
+
+def test_the_schema_rejects_a_result_without_a_verdict(shortcut_run):
+    data = json.loads((shortcut_run[1] / "audit.json").read_text())
+    del data["verdict"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, SCHEMA)
+
+
+def test_candidate_with_a_new_finding_fails_against_a_clean_baseline(control_run, tmp_path):
+    baseline = control_run[1] / "audit.json"
+    out = tmp_path / "candidate"
+    proc = run_cli("run", ROOT / "configs" / "demo.yaml", "--baseline", baseline, "--out", out, "--quiet")
+    assert proc.returncode == 1
+    result = json.loads((out / "audit.json").read_text())
+    base = result["baseline"]
+    assert base["state"] == "compared" and base["fails_gate"]
+    assert [(f["class_name"], f["concept"]) for f in base["new_findings"]] == [("dumbbell", "arm")]
+    assert any(r["class_name"] == "dumbbell" and r["metric"] == "cue_d" for r in base["regressions"])
+    case = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.get("classname") == "audit.baseline"]
+    assert len(case) == 1 and case[0].find("failure") is not None
+    jsonschema.validate(result, SCHEMA)
+
+
+def test_same_model_against_itself_has_no_regression(control_run, tmp_path):
+    out = tmp_path / "again"
+    proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--baseline", control_run[1] / "audit.json",
+                   "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    base = json.loads((out / "audit.json").read_text())["baseline"]
+    assert base["state"] == "compared" and not base["fails_gate"]
+    assert base["new_findings"] == [] and base["regressions"] == [] and base["checks_compared"] == 18
+
+
+@pytest.mark.parametrize("content, state", [(None, "missing"), ('{"schema_version": 99}', "incompatible"),
+                                            ("not json", "incompatible")])
+def test_a_missing_or_incompatible_baseline_is_never_a_silent_pass(tmp_path, content, state):
+    baseline = tmp_path / "baseline.json"
+    if content is not None:
+        baseline.write_text(content)
+    out = tmp_path / "out"
+    proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--baseline", baseline, "--out", out, "--quiet")
+    assert proc.returncode == 1
+    result = json.loads((out / "audit.json").read_text())
+    assert result["verdict"] == "fail" and result["baseline"]["state"] == state
+    assert f"baseline {state}" in (out / "summary.md").read_text().lower()
+    assert f"baseline {state}" in (out / "index.html").read_text()
+
+
+def test_audit_diff_renders_markdown_and_html(shortcut_run, control_run, tmp_path):
+    proc = run_cli("diff", control_run[1] / "audit.json", shortcut_run[1] / "audit.json")
+    assert proc.returncode == 0
+    assert "NEW fail: `arm` in `dumbbell`" in proc.stdout
+    proc = run_cli("diff", control_run[1] / "audit.json", shortcut_run[1] / "audit.json", "--out", tmp_path)
+    assert proc.returncode == 0
+    assert "dumbbell" in (tmp_path / "diff.html").read_text() and (tmp_path / "diff.md").exists()
+    proc = run_cli("diff", tmp_path / "nope.json", shortcut_run[1] / "audit.json")
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_github_actions_annotations_and_step_summary(shortcut_run, tmp_path):
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("earlier step\n")
+    out = tmp_path / "gh"
+    proc = run_cli("run", ROOT / "configs" / "demo.yaml", "--out", out, "--quiet",
+                   env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    assert proc.returncode == 1
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("::")]
+    assert errors == ["::error title=audit: 'arm' in class 'dumbbell'::" + errors[0].split("::", 2)[2]]
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "| fail | dumbbell | arm |" in text
+
+
+def test_annotations_are_capped_worst_first():
+    findings = [{"level": "warn", "concept": f"c{i}", "class_name": "x", "reason": "r\nmore"} for i in range(15)]
+    findings.insert(0, {"level": "fail", "concept": "arm", "class_name": "dumbbell", "reason": "50% bad"})
+    lines = github_annotations({"findings": findings, "baseline": None})
+    assert len(lines) == 10 and lines[0].startswith("::error") and "50%25 bad" in lines[0]
+    assert all(line.startswith("::warning") and "%0A" in line for line in lines[1:])
+
+
+def test_step_summary_stays_under_githubs_limit(tmp_path):
+    path = tmp_path / "summary"
+    append_step_summary("| row |\n" * 300_000, str(path))
+    assert path.stat().st_size < 1024 * 1024 and "truncated" in path.read_text()
+
+
+def test_validate_does_not_need_the_baseline_to_exist(tmp_path):
+    cfg = tmp_path / "demo.yaml"
+    shutil.copy(ROOT / "configs" / "demo.yaml", cfg)
+    text = cfg.read_text().replace("../audit/", str(ROOT / "audit") + "/").replace(
+        "gate:\n", "gate:\n  baseline: releases/last/audit.json\n")
+    cfg.write_text(text)
+    assert run_cli("validate", cfg).returncode == 0
