@@ -30,8 +30,9 @@ def save_png(path: Path, img: np.ndarray) -> None:
     Path(path).write_bytes(png_bytes(img))
 
 
-def data_uri(img: np.ndarray, max_side: int = 128) -> str:
-    """A small PNG thumbnail as a data: URI, so the HTML report needs no other file."""
+def data_uri(img: np.ndarray, max_side: int = 128, jpeg: bool = False) -> str:
+    """A small thumbnail as a data: URI, so the HTML report needs no other file. PNG keeps
+    pixels exact; JPEG is 3x smaller on noise-like visualizations (large reports)."""
     pil = Image.fromarray(to_uint8(img))
     if max(pil.size) > max_side:
         pil.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
@@ -39,8 +40,12 @@ def data_uri(img: np.ndarray, max_side: int = 128) -> str:
         factor = max(1, 96 // max(pil.size))
         pil = pil.resize((pil.size[0] * factor, pil.size[1] * factor), Image.Resampling.NEAREST)
     buf = io.BytesIO()
-    pil.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    if jpeg:
+        pil.convert("RGB").save(buf, format="JPEG", quality=80)
+    else:
+        pil.save(buf, format="PNG", optimize=True)
+    kind = "jpeg" if jpeg else "png"
+    return f"data:image/{kind};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _read(path: Path, channels: int, key: str, size: tuple[int, int] | None) -> np.ndarray:

@@ -23,15 +23,23 @@ def _fmt(value, spec=".2f"):
 
 
 _ENV.filters["fmt"] = _fmt
+GALLERY_THUMBNAIL_BUDGET = 1200  # embedded class visualizations in one report, at most (~3 KB each)
+LARGE_REPORT_BYTES = 5 * 2**20   # embedded images above this raise a visible warning
 
 
-def _thumb(folder: Path, rel: str, max_side: int = 128) -> str:
+def _thumb(folder: Path, rel: str, max_side: int = 128, jpeg: bool = False) -> str:
     with Image.open(folder / rel) as im:
-        return data_uri(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, max_side)
+        return data_uri(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, max_side, jpeg)
 
 
 def _cell_color(check: dict) -> str:
     return {"fail": "#f8c9c4", "warn": "#fbe7b5", "allowed": "#e4e8ee"}.get(check["level"], "#ffffff")
+
+
+def gallery_thumbnails_per_class(n_classes: int, restarts: int) -> int:
+    """Embedded thumbnails per class: all of them for small models, fewer as classes grow,
+    so a 1000-class report stays a few MB (the full-size PNGs sit beside it as files)."""
+    return max(1, min(restarts, GALLERY_THUMBNAIL_BUDGET // max(n_classes, 1)))
 
 
 def render(result: dict, folder: Path) -> str:
@@ -39,15 +47,28 @@ def render(result: dict, folder: Path) -> str:
     by_pair = {(c["class_name"], c["concept"]): c for c in result["checks"]}
     classes = [c["name"] for c in result["visualization"]["classes"]]
     concepts = [c["name"] for c in result["concepts"]["bank"]]
-    thumbs = {rel: _thumb(folder, rel) for cls in result["visualization"]["classes"] for rel in cls["images"]}
+    per_class = gallery_thumbnails_per_class(len(classes), result["visualization"]["restarts"])
+    large = len(classes) > 100
+    thumbs = {rel: _thumb(folder, rel, 64 if large else 128, jpeg=large) for cls in result["visualization"]["classes"]
+              for rel in cls["images"][:per_class]}
+    for finding in result["findings"][:50]:  # findings always show their class's images
+        for cls in result["visualization"]["classes"]:
+            if cls["name"] == finding["class_name"]:
+                thumbs.update({rel: _thumb(folder, rel) for rel in cls["images"][:4] if rel not in thumbs})
     for concept in [*result["concepts"]["bank"], result["concepts"]["negatives"]]:
         for rel in concept["examples"]:
             thumbs[rel] = _thumb(folder, rel)
     for entry in result.get("layer_gallery", []):
         thumbs[entry["image"]] = _thumb(folder, entry["image"], 160)
+    embedded = sum(len(uri) for uri in thumbs.values())
+    size_warning = None
+    if embedded > LARGE_REPORT_BYTES:
+        size_warning = (f"{embedded / 2**20:.1f} MB of embedded images; {per_class} of "
+                        f"{result['visualization']['restarts']} visualizations per class are embedded, "
+                        "the rest are linked files in images/.")
     return _ENV.get_template("report.html.j2").render(
         r=result, classes=classes, concepts=concepts, by_pair=by_pair, thumbs=thumbs, cell_color=_cell_color,
-        config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False),
+        config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
     )
 
 

@@ -1,0 +1,127 @@
+"""The HTML report for reviewers: self-contained, bounded in size, interactive in a real browser."""
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from audit.images import save_png
+from audit.report import render_all
+
+
+def test_a_1000_class_report_stays_under_10_mb(shortcut_run, tmp_path):
+    """Thumbnails are capped; the full-size PNGs are linked files beside the report."""
+    result = json.loads((shortcut_run[1] / "audit.json").read_text())
+    big = copy.deepcopy(result)
+    rng = np.random.default_rng(0)
+    (tmp_path / "images" / "classes").mkdir(parents=True)
+    shutil.copytree(shortcut_run[1] / "images" / "concepts", tmp_path / "images" / "concepts")
+    shutil.copytree(shortcut_run[1] / "images" / "layers", tmp_path / "images" / "layers")
+    template = result["visualization"]["classes"][0]
+    big["visualization"]["classes"], big["checks"] = [], []
+    for i in range(1000):
+        paths = [f"images/classes/{i:04d}_r{r}.png" for r in range(8)]
+        save_png(tmp_path / paths[0], rng.random((64, 64, 3)))  # noise: the worst case for compression
+        big["visualization"]["classes"].append({**template, "name": f"class_{i}", "index": i, "images": paths})
+        for check in result["checks"][:3]:
+            big["checks"].append({**check, "class_name": f"class_{i}", "level": "pass"})
+    big["findings"] = []
+    (tmp_path / "audit.json").write_text(json.dumps(big))
+    render_all(tmp_path)
+    html = (tmp_path / "index.html").read_text()
+    assert len(html.encode()) < 10 * 2**20
+    assert 'href="images/classes/0999_r7.png"' in html  # not embedded, linked
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _ensure_chromium() -> str | None:
+    """Debian's chromium, installed here when missing; None (with the reason) when it cannot be."""
+    if shutil.which("chromium"):
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "chromium is not installed and this user cannot apt-get install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        if proc.returncode != 0:
+            return f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-200:]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = _ensure_chromium()
+    if reason:
+        pytest.skip(reason)
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+def _open(browser, path):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page, requests, errors
+
+
+def _visible_rows(page):
+    return page.eval_on_selector_all("#checks-table tbody tr",
+                                     "rows => rows.filter(r => !r.hidden).map(r => [r.cells[0].textContent, "
+                                     "r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent])")
+
+
+def test_report_in_a_real_browser(browser, shortcut_run):
+    out = shortcut_run[1]
+    page, requests, errors = _open(browser, out / "index.html")
+    # offline: the only request is the file itself
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    assert errors == []
+    assert page.locator("#findings .finding").count() == 1
+    # passed checks are behind a toggle
+    assert [r[:3] for r in _visible_rows(page)] == [["dumbbell", "arm", "fail"]]
+    page.check("#show-passed")
+    rows = _visible_rows(page)
+    assert len(rows) == 18
+    # sorting by cue d, twice: ascending then descending
+    header = page.locator("#checks-table thead th", has_text="cue d")
+    header.click()
+    values = [float(r[3]) for r in _visible_rows(page)]
+    assert values == sorted(values)
+    header.click()
+    values = [float(r[3]) for r in _visible_rows(page)]
+    assert values == sorted(values, reverse=True) and values[0] == pytest.approx(1.69, abs=0.01)
+    # filtering by concept
+    page.fill("#check-filter", "watermark")
+    assert {r[1] for r in _visible_rows(page)} == {"watermark"} and len(_visible_rows(page)) == 6
+    page.fill("#check-filter", "no such thing")
+    assert _visible_rows(page) == [] and page.is_visible("#checks-empty")
+    page.fill("#check-filter", "")
+    page.screenshot(path=str(out / "screenshot.png"), full_page=True)
+    assert (out / "screenshot.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_dream_and_diff_pages_load_cleanly(browser, shortcut_run, control_run, tmp_path):
+    from conftest import run_cli
+
+    assert run_cli("diff", control_run[1] / "audit.json", shortcut_run[1] / "audit.json",
+                   "--out", tmp_path).returncode == 0
+    page, requests, errors = _open(browser, tmp_path / "diff.html")
+    assert errors == [] and [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    assert "arm" in page.inner_text("main")
+    page.close()
