@@ -62,6 +62,9 @@ def _cmd_run(args) -> int:
         except Exception:  # noqa: BLE001 - the crash itself is what must be reported
             pass
         raise
+    from audit.history import record_run
+
+    history = record_run(result, out)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in ci.github_annotations(result):
             print(line)
@@ -80,7 +83,7 @@ def _cmd_run(args) -> int:
         for r in base.get("regressions", []):
             print(f"  regression: {r['metric']} of {r['class_name']} x {r['concept']} rose "
                   f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
-    print(f"report: {out / 'index.html'}")
+    print(f"report: {out / 'index.html'}  (history: {history})")
     return code
 
 

@@ -111,3 +111,25 @@ def test_validate_does_not_need_the_baseline_to_exist(tmp_path):
         "gate:\n", "gate:\n  baseline: releases/last/audit.json\n")
     cfg.write_text(text)
     assert run_cli("validate", cfg).returncode == 0
+
+
+def test_run_history_is_updated_incrementally_and_bounded(tmp_path, monkeypatch):
+    from audit import history
+
+    result = {"title": "t", "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "fail",
+              "findings": [{}], "summary": {"fail": 1, "warn": 0}, "baseline": None,
+              "provenance": {"started_at": "2026-11-24T00:00:00+00:00"}}
+    monkeypatch.setattr(history, "MAX_RUNS", 3)
+    for i in range(5):
+        history.record_run({**result, "title": f"run {i}"}, tmp_path / f"r{i}")
+    runs = json.loads((tmp_path / "history.json").read_text())["runs"]
+    assert [r["title"] for r in runs] == ["run 4", "run 3", "run 2"]
+    html = (tmp_path / "index.html").read_text()
+    assert 'href="r4/index.html"' in html and "run 1" not in html
+
+
+def test_cli_run_adds_to_the_history(shortcut_run):
+    _, out = shortcut_run
+    runs = json.loads((out.parent / "history.json").read_text())["runs"]
+    assert runs[0]["verdict"] == "fail" and runs[0]["report"] == "report/index.html"
+    assert (out.parent / "index.html").exists()

@@ -1,0 +1,42 @@
+"""The run history beside the reports: `history.json` (the truth) and `index.html` rendered
+from it. Updated incrementally after each run, under a lock, and bounded in size."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from audit.outputs import write_text_atomic
+
+MAX_RUNS = 200
+
+
+def record_run(result: dict, report_dir: Path) -> Path:
+    """Add one run to the history in report_dir's parent folder; returns the index path."""
+    root = Path(report_dir).resolve().parent
+    entry = {
+        "title": result["title"], "model": result["model"]["name"], "model_sha256": result["model"]["sha256"],
+        "started_at": result["provenance"]["started_at"], "verdict": result["verdict"],
+        "findings": len(result["findings"]), "fail": result["summary"]["fail"], "warn": result["summary"]["warn"],
+        "baseline": (result.get("baseline") or {}).get("state", "none"),
+        "report": os.path.relpath(Path(report_dir).resolve() / "index.html", root),
+    }
+    with open(root / ".history.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = root / "history.json"
+        try:
+            runs = json.loads(path.read_text())["runs"] if path.exists() else []
+        except (ValueError, KeyError, TypeError):
+            runs = []  # a damaged history is rebuilt from this run on
+        runs = [entry, *runs][:MAX_RUNS]
+        write_text_atomic(path, json.dumps({"runs": runs}, indent=1) + "\n")
+        write_text_atomic(root / "index.html", render_history(runs))
+    return root / "index.html"
+
+
+def render_history(runs: list[dict]) -> str:
+    from audit.report.html import _ENV
+
+    return _ENV.get_template("history.html.j2").render(runs=runs, max_runs=MAX_RUNS)
