@@ -18,6 +18,7 @@ Both give an effect (standard deviations) and a one-sided p-value from the null.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,7 @@ class ConceptScores:
     n_negatives: int
     random_concepts: int
     separability: np.ndarray      # (K,) held-out AUC of the concept direction, concept vs negatives
+    seconds: np.ndarray           # (K,) time spent scoring each concept
     vis_score: np.ndarray         # contrast of cosines (class vs other classes)
     vis_effect: np.ndarray        # (score - null mean) / null sd
     vis_p: np.ndarray             # one-sided p, normal fit to the null
@@ -120,7 +122,9 @@ def score_concepts(model: LoadedModel, vis: Visualizations, bank: list[ConceptSe
     out = {k: np.zeros(shape) for k in ("vis_score", "vis_effect", "vis_p", "vis_p_empirical", "cue_d",
                                         "cue_logit_rise", "cue_p", "cue_p_empirical", "cue_top1")}
     separability = np.zeros(len(bank))
+    seconds = np.zeros(len(bank))
     for k, concept in enumerate(bank):
+        started = time.perf_counter()
         rng = np.random.default_rng([seed, 7, k])
         feats, logits = embed(model, concept.images)
         z_con = (feats - mu) / sd
@@ -150,10 +154,11 @@ def score_concepts(model: LoadedModel, vis: Visualizations, bank: list[ConceptSe
         perm_c, perm_n = rng.permutation(len(z_con)), rng.permutation(len(z_neg))
         w = z_con[perm_c[:half_c]].mean(0) - z_neg[perm_n[:half_n]].mean(0)
         separability[k] = stats.auc(z_con[perm_c[half_c:]] @ w, z_neg[perm_n[half_n:]] @ w)
+        seconds[k] = time.perf_counter() - started
 
     return ConceptScores(
         classes=tuple(model.classes[i] for i in cls), concepts=tuple(c.name for c in bank),
         n_examples=tuple(len(c.images) for c in bank), n_negatives=len(negatives),
-        random_concepts=random_concepts, separability=separability,
+        random_concepts=random_concepts, separability=separability, seconds=seconds,
         negatives_top1=(neg_logits.argmax(1)[:, None] == cls[None]).mean(0), **out,
     )

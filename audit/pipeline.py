@@ -185,7 +185,8 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
                                   "examples": examples["_negatives"]},
                     "bank": [{"name": c.name, "path": str(cc.examples), "count": len(c.images),
                               "sha256": file_sha256(cc.examples), "allowed_in": list(c.allowed_in),
-                              "separability": float(scores.separability[k]), "examples": examples[c.name]}
+                              "separability": float(scores.separability[k]), "examples": examples[c.name],
+                              "seconds": float(scores.seconds[k])}
                              for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
                 },
                 "layer_gallery": gallery,

@@ -27,10 +27,16 @@ def render(result: dict, folder: Path) -> str:
     suite = ET.SubElement(suites, "testsuite", name=f"audit.{result['model']['name']}", tests=str(len(checks)),
                           failures=str(failures), errors="0", skipped=str(skipped), time=f"{seconds:.3f}",
                           timestamp=result["provenance"]["started_at"])
-    per_check = seconds / max(len(checks), 1)
+    # A check's duration: its share of its class's visualization plus its share of its concept's
+    # scoring (both measured; the work itself is batched across checks).
+    n_classes = max(len(result["visualization"]["classes"]), 1)
+    n_concepts = max(len(result["concepts"]["bank"]), 1)
+    vis_share = result.get("timing_seconds", {}).get("visualize", 0.0) / (n_classes * n_concepts)
+    concept_seconds = {c["name"]: c.get("seconds", 0.0) / n_classes for c in result["concepts"]["bank"]}
     for c in checks:
+        duration = vis_share + concept_seconds.get(c["concept"], 0.0)
         case = ET.SubElement(suite, "testcase", classname=xml_safe(f"audit.{c['concept']}"),
-                             name=xml_safe(f"{c['class_name']} x {c['concept']}"), time=f"{per_check:.3f}")
+                             name=xml_safe(f"{c['class_name']} x {c['concept']}"), time=f"{duration:.3f}")
         detail = xml_safe(f"{c['reason']}. cue d={c['cue_d']}, cue p_adj={c['cue_p_adjusted']}, "
                   f"vis effect={c['vis_effect']}, vis p_adj={c['vis_p_adjusted']}")
         if c["level"] == "fail":
