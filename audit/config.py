@@ -213,7 +213,7 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
     classes_file = sec.path_value("classes_file", required=False)
     if classes is not None and classes_file is not None:
         sec.fail(sec.key("classes"), "both `classes` and `classes_file` are given", "keep one of them")
-    if classes is None and classes_file is None and classes_required:
+    if classes is None and classes_file is None and classes_required and application is None:
         sec.fail(sec.key("classes"), "is missing", "add `classes: [...]` or `classes_file: classes.txt`")
     if classes_file is not None:
         classes = tuple(line.strip() for line in classes_file.read_text().splitlines() if line.strip())
@@ -390,9 +390,13 @@ def load_config(path: str | Path) -> Config:
     gallery = _gallery(top, visualize.seed)
     report = _report(top.section("report"), file)
     top.finish()
-    classes = model.classes
+    # without names (an application's ImageNet head), classes are called by their index: "0", "1", ...
     for key, names in [("visualize.classes", visualize.classes or ())] + [
             (f"concepts.bank.{c.name}.allowed_in", c.allowed_in) for c in concepts.bank]:
-        check_class_names(file, classes, key, names)
+        if model.classes is not None:
+            check_class_names(file, model.classes, key, names)
+        elif not all(n.isdigit() for n in names):
+            raise UserError(f"{file}: {key}: the model's classes are not named; use class indices "
+                            "or add `model.classes_file`")
     return Config(file.resolve(), hashlib.sha256(text).hexdigest(), data, model, visualize, concepts, gate,
                   gallery, report)

@@ -65,3 +65,42 @@ report: {{out: out}}
     assert result["model"]["input_shape"] == [28, 28, 1]
     assert result["concepts"]["layer"] == "probs (its input)"  # the hidden layer is the concept space
     assert (tmp_path / "out" / result["visualization"]["classes"][0]["images"][0]).stat().st_size > 0
+
+
+def test_application_with_a_local_weights_file(tmp_path):
+    """Users with their own weights give `weights: FILE`; the model hash is the file's."""
+    import numpy as np
+
+    from audit.config import load_config
+    from audit.errors import UserError
+    from audit.model import file_sha256, load_model
+
+    keras.utils.set_random_seed(1)
+    mine = keras.applications.MobileNet(weights=None, input_shape=(64, 64, 3))
+    mine.save_weights(tmp_path / "mine.weights.h5")
+    config = f"""
+model: {{application: MobileNet, weights: mine.weights.h5, input_size: [64, 64]}}
+concepts:
+  negatives: {ASSETS / 'concepts' / '_random'}
+  bank: {{arm: {{examples: {ASSETS / 'concepts' / 'arm'}}}}}
+"""
+    (tmp_path / "a.yaml").write_text(config)
+    loaded = load_model(load_config(tmp_path / "a.yaml").model)
+    assert loaded.sha256 == file_sha256(tmp_path / "mine.weights.h5")
+    assert np.array_equal(loaded.keras_model.get_layer("conv1").kernel, mine.get_layer("conv1").kernel)
+    keras.applications.MobileNet(weights=None, input_shape=(64, 64, 3), alpha=0.5).save_weights(
+        tmp_path / "other.weights.h5")
+    (tmp_path / "b.yaml").write_text(config.replace("mine.weights.h5", "other.weights.h5"))
+    with pytest.raises(UserError, match="check the weights file matches"):
+        load_model(load_config(tmp_path / "b.yaml").model)
+
+
+def test_unknown_application_is_a_config_error(tmp_path):
+    (tmp_path / "a.yaml").write_text(f"""
+model: {{application: ResNet51}}
+concepts:
+  negatives: {ASSETS / 'concepts' / '_random'}
+  bank: {{arm: {{examples: {ASSETS / 'concepts' / 'arm'}}}}}
+""")
+    proc = run_cli("validate", tmp_path / "a.yaml")
+    assert proc.returncode == 2 and "did you mean `ResNet50`" in proc.stderr
