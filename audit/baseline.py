@@ -30,7 +30,31 @@ def load_baseline(path: Path | None) -> tuple[str, dict | None, str]:
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else None
         return "incompatible", None, f"{path} has schema_version {found!r}, this tool writes {SCHEMA_VERSION}"
+    problem = _structure_problem(data)
+    if problem:
+        return "incompatible", None, f"{path} is not an audit result ({problem})"
     return "compared", data, f"compared with {path}"
+
+
+def _structure_problem(data: dict) -> str | None:
+    """What keeps `data` from being compared, or None. Checks exactly what compare() reads."""
+    def number(v):
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    model = data.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str) or not isinstance(model.get("sha256"), str):
+        return "no model name and sha256"
+    if not isinstance(data.get("verdict"), str):
+        return "no verdict"
+    for key in ("checks", "findings"):
+        items = data.get(key)
+        if not isinstance(items, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("class_name"), str) and isinstance(c.get("concept"), str)
+                and isinstance(c.get("level"), str) for c in items):
+            return f"`{key}` is not a list of class x concept checks"
+    if not all(number(c.get("cue_d")) and number(c.get("vis_effect")) for c in data["checks"]):
+        return "a check has a non-numeric score"
+    return None
 
 
 def _key(check: dict) -> tuple[str, str]:

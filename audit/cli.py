@@ -37,7 +37,8 @@ def _cmd_validate(args) -> int:
     from audit.config import load_config
 
     cfg = load_config(args.config)
-    print(f"{args.config}: ok ({len(cfg.model.classes)} classes, {len(cfg.concepts.bank)} concepts)")
+    classes = f"{len(cfg.model.classes)} classes" if cfg.model.classes is not None else "classes from the model"
+    print(f"{args.config}: ok ({classes}, {len(cfg.concepts.bank)} concepts)")
     return 0
 
 
@@ -64,7 +65,10 @@ def _cmd_run(args) -> int:
         raise
     from audit.history import record_run
 
-    history = record_run(result, out)
+    try:
+        history = record_run(result, out)
+    except OSError as exc:  # the history is a convenience: it never changes the verdict
+        history = f"not updated ({exc})"
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in ci.github_annotations(result):
             print(line)
@@ -95,7 +99,11 @@ def _cmd_dream(args) -> int:
     from audit.dream_run import run_dream
 
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    _, out = run_dream(cfg, out=args.out if args.config else None, progress=not args.quiet, log=log)
+    try:
+        _, out = run_dream(cfg, out=args.out if args.config else None, progress=not args.quiet, log=log)
+    except UserError as exc:
+        source = str(args.config) if args.config else "audit dream"
+        raise UserError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
     print(f"dream: {out / 'images' / 'dream.png'}")
     print(f"report: {out / 'index.html'}")
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ PREPROCESSING = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "resnet50", "resne
                  "inception_v3", "xception", "densenet", "efficientnet", "efficientnet_v2",
                  "convnext", "nasnet", "inception_resnet_v2", "regnet")
 EVIDENCE = ("visualization", "cue", "both", "either")
+CONCEPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,6 @@ class ConceptsConfig:
     bank: tuple[ConceptConfig, ...]
     max_examples: int
     random_directions: int
-    permutations: int
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,11 @@ def _names(sec: _Section, name: str, fix: str) -> tuple[str, ...] | None:
         return None
     if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
         sec.fail(sec.key(name), "must be a list of names", fix)
-    return tuple(str(v) for v in value)
+    names = tuple(str(v) for v in value)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        sec.fail(sec.key(name), f"{repeated[0]!r} is listed twice", "list each name once")
+    return names
 
 
 def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
@@ -216,12 +222,19 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
     if classes is None and classes_file is None and classes_required and application is None:
         sec.fail(sec.key("classes"), "is missing", "add `classes: [...]` or `classes_file: classes.txt`")
     if classes_file is not None:
-        classes = tuple(line.strip() for line in classes_file.read_text().splitlines() if line.strip())
+        try:
+            classes = tuple(line.strip() for line in classes_file.read_text(encoding="utf-8").splitlines()
+                            if line.strip())
+        except (OSError, UnicodeDecodeError) as exc:
+            sec.fail(sec.key("classes_file"), f"cannot read {classes_file} ({type(exc).__name__})",
+                     "give a UTF-8 text file with one class name per line")
+        if not classes:
+            sec.fail(sec.key("classes_file"), f"{classes_file} lists no class", "write one class name per line")
     if classes is not None and len(set(classes)) != len(classes):
         sec.fail(sec.key("classes"), "class names repeat", "give each output a unique name")
     rng = sec.get("input_range", list, fix="write it as [low, high], e.g. [0, 1] or [0, 255]")
     if rng is not None and (len(rng) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                     for v in rng) or rng[0] >= rng[1]):
+                                                     and math.isfinite(v) for v in rng) or rng[0] >= rng[1]):
         sec.fail(sec.key("input_range"), f"invalid range {rng!r}", "write it as [low, high] with low < high")
     pre = sec.get("preprocessing", str, check=lambda v: v in PREPROCESSING,
                   fix=f"use one of: {', '.join(PREPROCESSING)}")
@@ -252,7 +265,7 @@ def _visualize(sec: _Section) -> VisualizeConfig:
         restarts=sec.get("restarts", int, 8, check=_positive, fix="use a whole number >= 1"),
         steps=sec.get("steps", int, 256, check=_positive, fix="use a whole number >= 1"),
         learning_rate=float(sec.get("learning_rate", (int, float), 0.05, check=_positive, fix="use a number > 0")),
-        seed=sec.get("seed", int, 0),
+        seed=sec.get("seed", int, 0, check=lambda v: v >= 0, fix="use a whole number >= 0"),
         jitter=sec.get("jitter", int, 0, check=lambda v: v >= 0, fix="use a whole number of pixels >= 0"),
         total_variation=float(sec.get("total_variation", (int, float), 0.0, check=lambda v: v >= 0,
                                       fix="use a number >= 0 (0 = off)")),
@@ -270,7 +283,11 @@ def _concepts(sec: _Section) -> ConceptsConfig:
         sec.fail(sec.key("bank"), "is empty", "add at least one concept: `arm: {examples: DIR, allowed_in: []}`")
     bank = []
     for name in bank_sec.data:
-        c = bank_sec.section(str(name))
+        # names become file names in the report; names starting with "_" are the tool's own
+        if not isinstance(name, str) or not CONCEPT_NAME.fullmatch(name):
+            bank_sec.fail(bank_sec.key(str(name)), "is not a usable concept name",
+                          "use letters, digits, '-', '_' or '.', starting with a letter or digit")
+        c = bank_sec.section(name)
         examples = c.path_value("examples", must="dir")
         allowed = _names(c, "allowed_in", "list class names where the concept belongs, or [] for none") or ()
         c.finish()
@@ -280,7 +297,6 @@ def _concepts(sec: _Section) -> ConceptsConfig:
         max_examples=sec.get("max_examples", int, 200, check=lambda v: v >= 4, fix="use a whole number >= 4"),
         random_directions=sec.get("random_directions", int, 500, check=lambda v: v >= 20,
                                   fix="use a whole number >= 20"),
-        permutations=sec.get("permutations", int, 2000, check=lambda v: v >= 100, fix="use a whole number >= 100"),
     )
     sec.finish()
     return out
@@ -329,7 +345,8 @@ def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = No
         smoothing=float(sec.get("smoothing", (int, float), defaults.smoothing, check=lambda v: v >= 0,
                                 fix="use a number >= 0 (0 = off)")),
         jitter=sec.get("jitter", int, defaults.jitter, check=lambda v: v >= 0, fix="use pixels >= 0"),
-        seed=seed if seed is not None else sec.get("seed", int, defaults.seed),
+        seed=seed if seed is not None else sec.get("seed", int, defaults.seed, check=lambda v: v >= 0,
+                                                   fix="use a whole number >= 0"),
     )
     return out
 

@@ -137,6 +137,14 @@ def load_dream_config(path: str | Path) -> DreamConfig:
     return parse_dream_config(file, data, text)
 
 
+def _numbers(text: str, kind, flag: str, example: str) -> list:
+    try:
+        return [kind(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"audit dream: {flag} {text!r} is not a comma-separated list of numbers; "
+                        f"write it like {example}") from None
+
+
 def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     """Build the config a user would have written from `audit dream` flags."""
     if not args.model:
@@ -145,7 +153,9 @@ def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     if args.preprocessing:
         model["preprocessing"] = args.preprocessing
     else:
-        model["input_range"] = [float(v) for v in args.input_range.split(",")] if args.input_range else [0, 1]
+        model["input_range"] = _numbers(args.input_range, float, "--input-range", "0,255") if args.input_range else [0, 1]
+    if args.guide and args.channels:
+        raise UserError("audit dream: --channels and --guide both choose channels; give one of them")
     if args.classes_file:
         model["classes_file"] = str(args.classes_file)
     dream = {"input": str(args.input) if args.input else "noise"}
@@ -153,7 +163,7 @@ def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     if args.layer and not args.guide:
         term = {"layer": args.layer}
         if args.channels:
-            term["channels"] = [int(c) for c in args.channels.split(",")]
+            term["channels"] = _numbers(args.channels, int, "--channels", "3,17")
         if args.neuron is not None:
             term["neuron"] = args.neuron
         terms.append(term)

@@ -12,7 +12,7 @@ from audit.dream_config import DreamConfig, DreamTerm
 from audit.errors import UserError
 from audit.images import load_image, save_png
 from audit.model import LoadedModel, activation_reader, feature_map_layers, load_model
-from audit.outputs import staged_folder
+from audit.outputs import check_replaceable, staged_folder
 
 SCHEMA_VERSION = 1
 
@@ -86,6 +86,7 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
 
     tf.config.experimental.enable_op_determinism()
     out = Path(out) if out is not None else cfg.report.out
+    check_replaceable(out)
     started, t0 = now(), time.perf_counter()
     model = load_model(cfg.model, "auto")
     n_outputs = int(model.forward(tf.zeros((1,) + model.input_shape))[1].shape[-1])

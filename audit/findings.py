@@ -62,6 +62,11 @@ def _reason(level: str, evidence: str, vis: tuple, cue: tuple) -> str:
 def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
                 cfg: GateConfig) -> tuple[list[Check], str]:
     C, K = len(scores.classes), len(scores.concepts)
+    for name in ("vis_effect", "vis_p", "cue_d", "cue_p"):
+        if not np.all(np.isfinite(getattr(scores, name))):
+            # e.g. a model whose logits overflow: no verdict can be trusted, so the gate fails closed
+            raise FloatingPointError(f"concept statistic {name} is not finite (NaN or infinite); "
+                                     "check the model's outputs and input range")
     allowed = np.array([[scores.classes[c] in allowed_in[scores.concepts[k]] for k in range(K)]
                         for c in range(C)], dtype=bool)
     gated = ~allowed

@@ -11,6 +11,7 @@ from pathlib import Path
 from audit.outputs import write_text_atomic
 
 MAX_RUNS = 200
+MARKER = "<!-- audit run history -->"
 
 
 def record_run(result: dict, report_dir: Path) -> Path:
@@ -28,12 +29,17 @@ def record_run(result: dict, report_dir: Path) -> Path:
         path = root / "history.json"
         try:
             runs = json.loads(path.read_text())["runs"] if path.exists() else []
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OSError):
+            runs = []
+        if not isinstance(runs, list) or not all(isinstance(r, dict) and set(entry) <= set(r) for r in runs):
             runs = []  # a damaged history is rebuilt from this run on
         runs = [entry, *runs][:MAX_RUNS]
         write_text_atomic(path, json.dumps({"runs": runs}, indent=1) + "\n")
-        write_text_atomic(root / "index.html", render_history(runs))
-    return root / "index.html"
+        page = root / "index.html"
+        if page.exists() and MARKER not in page.read_text(errors="replace")[:500]:
+            page = root / "audit-history.html"  # never overwrite someone else's index.html
+        write_text_atomic(page, render_history(runs))
+    return page
 
 
 def render_history(runs: list[dict]) -> str:

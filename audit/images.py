@@ -56,7 +56,7 @@ def _read(path: Path, channels: int, key: str, size: tuple[int, int] | None) -> 
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UserError(f"{key}: cannot read image {path}: {exc}; remove or replace the file") from None
     return arr[..., None] if channels == 1 else arr
 

@@ -21,7 +21,7 @@ from audit.errors import UserError
 # keras.applications module that owns each preprocessing name
 _PREPROCESS_MODULES = {
     "mobilenet": "mobilenet", "mobilenet_v2": "mobilenet_v2", "mobilenet_v3": "mobilenet_v3",
-    "resnet50": "resnet50", "resnet": "resnet", "vgg16": "vgg16", "vgg19": "vgg19",
+    "resnet50": "resnet50", "resnet": "resnet", "resnet_v2": "resnet_v2", "vgg16": "vgg16", "vgg19": "vgg19",
     "inception_v3": "inception_v3", "xception": "xception", "densenet": "densenet",
     "efficientnet": "efficientnet", "efficientnet_v2": "efficientnet_v2", "convnext": "convnext",
     "nasnet": "nasnet", "inception_resnet_v2": "inception_resnet_v2", "regnet": "regnet",
@@ -302,8 +302,8 @@ def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callabl
             outputs.append(km.get_layer(name).output)
         except ValueError:
             names = [layer.name for layer in km.layers]
-            raise UserError(f"{key}: the model has no layer {name!r}; layers include: "
-                            f"{', '.join(names[:6])}, ..., {', '.join(names[-6:])}") from None
+            listed = ", ".join(names) if len(names) <= 12 else f"{', '.join(names[:6])}, ..., {', '.join(names[-6:])}"
+            raise UserError(f"{key}: the model has no layer {name!r}; layers: {listed}") from None
     graph = keras.Model(km.inputs[0], [*outputs, _logits_tensor(km)])
 
     def read(pixels):

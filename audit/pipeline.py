@@ -18,11 +18,12 @@ from audit.baseline import baseline_section
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
 from audit.dream_run import layer_gallery
+from audit.errors import UserError
 from audit.findings import gate_checks
 from audit.images import load_folder, save_png
 from audit.model import LoadedModel, file_sha256, load_model
 from audit.optimize import Visualizations, visualize_classes
-from audit.outputs import staged_folder
+from audit.outputs import check_replaceable, staged_folder
 from audit.report import render_all
 from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
 
@@ -119,6 +120,16 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
 
     tf.config.experimental.enable_op_determinism()
     out = Path(out) if out is not None else cfg.report.out
+    check_replaceable(out)  # before the work, not after it
+    try:
+        return _run(cfg, out, progress, log, baseline)
+    except UserError as exc:
+        if str(exc).startswith(str(cfg.source)):
+            raise
+        raise UserError(f"{cfg.source}: {exc}") from None
+
+
+def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> tuple[dict, int, Path]:
     started = now()
     timer = Timer(log)
     log(f"audit {__version__}: {cfg.source.name}")
@@ -128,7 +139,6 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
         size, ch = model.input_shape[:2], model.input_shape[2]
         negatives = load_folder(cfg.concepts.negatives, size, ch, "concepts.negatives", cfg.concepts.max_examples)
         if len(negatives) < 10:
-            from audit.errors import UserError
             raise UserError(f"concepts.negatives: only {len(negatives)} images in {cfg.concepts.negatives}; "
                             "give at least 10 (50+ recommended) unrelated images")
         bank = [ConceptSet(c.name, load_folder(c.examples, size, ch, f"concepts.bank.{c.name}.examples",
@@ -136,7 +146,6 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
                 for c in cfg.concepts.bank]
         for c in bank:
             if len(c.images) < 4:
-                from audit.errors import UserError
                 raise UserError(f"concepts.bank.{c.name}.examples: only {len(c.images)} images; give at least 4 "
                                 "(20+ recommended)")
     with timer.stage("visualize"):
@@ -153,54 +162,54 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
         if cfg.layer_gallery is not None:
             with timer.stage("layer gallery"):
                 gallery = layer_gallery(model, cfg.layer_gallery, staging)
-        with timer.stage("write report"):
+        with timer.stage("write images"):
             classes, examples = _write_images(staging, model, vis, bank, negatives)
-            result = {
-                "schema_version": SCHEMA_VERSION,
-                "title": cfg.report.title,
-                "verdict": verdict,
-                "exit_code": EXIT_CODES[verdict],
-                "verdict_reasons": [f"{n} finding(s) at the {lv} level" for lv in ("fail", "warn")
-                                    if (n := sum(c["level"] == lv for c in checks))],
-                "summary": summarize(checks),
-                "findings": sort_findings(checks),
-                "checks": checks,
-                "model": {
-                    "name": model.name, "path": str(model.path), "sha256": model.sha256,
-                    "input_shape": list(model.input_shape), "classes": list(model.classes),
-                    "logits_source": model.logits_source, "concept_layer": model.feature_layer,
-                    "input_range": list(cfg.model.input_range) if cfg.model.input_range else None,
-                    "preprocessing": cfg.model.preprocessing, "trust_code": cfg.model.trust_code,
-                },
-                "visualization": {
-                    "restarts": cfg.visualize.restarts, "steps": cfg.visualize.steps,
-                    "learning_rate": cfg.visualize.learning_rate, "seed": cfg.visualize.seed,
-                    "regularization": {"jitter": cfg.visualize.jitter,
-                                       "total_variation": cfg.visualize.total_variation},
-                    "classes": classes,
-                },
-                "concepts": {
-                    "layer": model.feature_layer,
-                    "random_concepts": scores.random_concepts,
-                    "negatives": {"path": str(cfg.concepts.negatives), "count": scores.n_negatives,
-                                  "sha256": file_sha256(cfg.concepts.negatives),
-                                  "examples": examples["_negatives"]},
-                    "bank": [{"name": c.name, "path": str(cc.examples), "count": len(c.images),
-                              "sha256": file_sha256(cc.examples), "allowed_in": list(c.allowed_in),
-                              "separability": float(scores.separability[k]), "examples": examples[c.name]}
-                             for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
-                },
-                "layer_gallery": gallery,
-                "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn)},
-                "baseline": None,
-                "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
-                "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started},
-                "meanings": MEANINGS,
-                "timing_seconds": {**timer.seconds, **concept_seconds},
-            }
-            apply_baseline(result, baseline or cfg.gate.baseline, cfg)
-            result["provenance"]["finished_at"] = now()
-            (staging / "audit.json").write_text(dumps(result))
-            render_all(staging)
+        result = {
+            "schema_version": SCHEMA_VERSION,
+            "title": cfg.report.title,
+            "verdict": verdict,
+            "exit_code": EXIT_CODES[verdict],
+            "verdict_reasons": [f"{n} finding(s) at the {lv} level" for lv in ("fail", "warn")
+                                if (n := sum(c["level"] == lv for c in checks))],
+            "summary": summarize(checks),
+            "findings": sort_findings(checks),
+            "checks": checks,
+            "model": {
+                "name": model.name, "path": str(model.path), "sha256": model.sha256,
+                "input_shape": list(model.input_shape), "classes": list(model.classes),
+                "logits_source": model.logits_source, "concept_layer": model.feature_layer,
+                "input_range": list(cfg.model.input_range) if cfg.model.input_range else None,
+                "preprocessing": cfg.model.preprocessing, "trust_code": cfg.model.trust_code,
+            },
+            "visualization": {
+                "restarts": cfg.visualize.restarts, "steps": cfg.visualize.steps,
+                "learning_rate": cfg.visualize.learning_rate, "seed": cfg.visualize.seed,
+                "regularization": {"jitter": cfg.visualize.jitter,
+                                   "total_variation": cfg.visualize.total_variation},
+                "classes": classes,
+            },
+            "concepts": {
+                "layer": model.feature_layer,
+                "random_concepts": scores.random_concepts,
+                "negatives": {"path": str(cfg.concepts.negatives), "count": scores.n_negatives,
+                              "sha256": file_sha256(cfg.concepts.negatives),
+                              "examples": examples["_negatives"]},
+                "bank": [{"name": c.name, "path": str(cc.examples), "count": len(c.images),
+                          "sha256": file_sha256(cc.examples), "allowed_in": list(c.allowed_in),
+                          "separability": float(scores.separability[k]), "examples": examples[c.name]}
+                         for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
+            },
+            "layer_gallery": gallery,
+            "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn)},
+            "baseline": None,
+            "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
+            "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started},
+            "meanings": MEANINGS,
+            "timing_seconds": {**timer.seconds, **concept_seconds},
+        }
+        apply_baseline(result, baseline or cfg.gate.baseline, cfg)
+        result["provenance"]["finished_at"] = now()
+        (staging / "audit.json").write_text(dumps(result))
+        render_all(staging)
     log(f"  {'total':<18} {sum(timer.seconds.values()):7.2f} s")
     return result, result["exit_code"], out

@@ -18,7 +18,7 @@ def _scores(cue_d, cue_p, vis_effect, vis_p=None):
         separability=np.ones(2), vis_score=z, vis_effect=np.array(vis_effect, float),
         vis_p=np.full_like(z, 0.5) if vis_p is None else np.array(vis_p, float), vis_p_empirical=z + 0.5,
         cue_d=cue_d, cue_logit_rise=z, cue_p=np.array(cue_p, float), cue_p_empirical=z, cue_top1=z,
-        negatives_top1=np.zeros(2))
+        negatives_top1=np.zeros(2), seconds=np.zeros(2))
 
 
 def _levels(checks):
