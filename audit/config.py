@@ -194,6 +194,17 @@ def _names(sec: _Section, name: str, fix: str) -> tuple[str, ...] | None:
     return names
 
 
+def _names_or_keyword(sec: _Section, name: str, keyword: str, what: str) -> tuple[str, ...] | None:
+    """`keyword` (e.g. `all`, `auto`) -> None, or a list of names."""
+    fix = f"write `{keyword}` or a list of {what}"
+    value = sec.get(name, (str, list), default=keyword, fix=fix)
+    if isinstance(value, str):
+        if value != keyword:
+            sec.fail(sec.key(name), f"invalid value {value!r}", fix)
+        return None
+    return _names(sec, name, fix)
+
+
 def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
     application = sec.get("application", str, fix="name a keras.applications architecture, e.g. ResNet50")
     path = sec.path_value("path", required=application is None)
@@ -252,14 +263,7 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
 
 
 def _visualize(sec: _Section) -> VisualizeConfig:
-    classes = sec.get("classes", (str, list), default="all",
-                      fix="write `all` or a list of class names")
-    if isinstance(classes, str):
-        if classes != "all":
-            sec.fail(sec.key("classes"), f"invalid value {classes!r}", "write `all` or a list of class names")
-        classes = None
-    else:
-        classes = _names(sec, "classes", "write `all` or a list of class names")
+    classes = _names_or_keyword(sec, "classes", "all", "class names")
     out = VisualizeConfig(
         classes=classes,
         restarts=sec.get("restarts", int, 8, check=_positive, fix="use a whole number >= 1"),
@@ -356,13 +360,7 @@ def _gallery(top: _Section, seed: int) -> GalleryConfig | None:
         top.used.add("layer_gallery")
         return None
     sec = top.section("layer_gallery")
-    layers = sec.get("layers", (str, list), "auto", fix="write `auto` or a list of layer names")
-    if isinstance(layers, str):
-        if layers != "auto":
-            sec.fail(sec.key("layers"), f"invalid value {layers!r}", "write `auto` or a list of layer names")
-        layers = None
-    else:
-        layers = _names(sec, "layers", "write `auto` or a list of layer names")
+    layers = _names_or_keyword(sec, "layers", "auto", "layer names")
     count = sec.get("count", int, 4, check=lambda v: 1 <= v <= 16, fix="use a whole number from 1 to 16")
     settings = dream_settings(sec, DreamSettings(octaves=3, steps=24, jitter=4), seed=seed)
     sec.finish()

@@ -121,14 +121,17 @@ def dream(read, objective: Objective, image: np.ndarray, tile: tuple[int, int], 
     return result
 
 
-def top_channels(read, layer: str, guide: np.ndarray, tile: tuple[int, int], k: int) -> tuple[list[int], list[float]]:
-    """The k channels of `layer` with the highest mean activation on the guide image."""
+def top_channels(read, layer: str, guide: np.ndarray, tile: tuple[int, int], k: int,
+                 by: str = "mean") -> tuple[list[int], list[float]]:
+    """The k channels of `layer` the guide image fires most: by mean activation over the image
+    (channels spread over the object) or by max (channels that fire strongly anywhere)."""
     import tensorflow as tf
 
     resized = tf.image.resize(tf.constant(guide[None], tf.float32), tile, method="bilinear")
     acts, _ = read(resized)
     t = acts[layer]
-    means = tf.reduce_mean(t, axis=list(range(1, len(t.shape) - 1)))[0].numpy() if len(t.shape) > 2 else t[0].numpy()
+    pool = tf.reduce_mean if by == "mean" else tf.reduce_max
+    means = pool(t, axis=list(range(1, len(t.shape) - 1)))[0].numpy() if len(t.shape) > 2 else t[0].numpy()
     order = np.argsort(-means, kind="stable")[:k]
     return [int(i) for i in order], [float(means[i]) for i in order]
 

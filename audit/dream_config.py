@@ -8,7 +8,7 @@
         - {layer: conv4, channels: [2, 7]}    # chosen channels
         - {layer: conv4, neuron: 5, weight: 0.5}
         - {class: dumbbell}                   # a class logit
-      guide: {image: cat.png, layer: conv4, top_k: 8}   # dream only what the guide fires
+      guide: {image: cat.png, layer: conv4, top_k: 8, by: mean}   # dream only what the guide fires
       octaves: 4
       octave_scale: 1.4
       steps: 32
@@ -50,6 +50,7 @@ class GuideConfig:
     image: Path
     layer: str
     top_k: int
+    by: str = "mean"  # rank channels by their mean or max activation on the guide
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ def parse_dream_config(file: Path, data, text: bytes) -> DreamConfig:
     if sec.has("guide"):
         g = sec.section("guide")
         guide = GuideConfig(image=g.path_value("image"), layer=g.get("layer", str, required=True),
-                            top_k=g.get("top_k", int, 8, check=lambda v: v >= 1, fix="use a whole number >= 1"))
+                            top_k=g.get("top_k", int, 8, check=lambda v: v >= 1, fix="use a whole number >= 1"),
+                            by=g.get("by", str, "mean", check=lambda v: v in ("mean", "max"), fix="use `mean` or `max`"))
         g.finish()
     if not terms and guide is None:
         sec.fail(sec.key("objective"), "is empty", "add a term such as `- {layer: conv3}`, or a `guide:`")

@@ -100,11 +100,11 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
     if cfg.guide is not None:
         guide_image = load_image(cfg.guide.image, channels_in, "dream.guide.image")
         read = activation_reader(model, [cfg.guide.layer], key="dream.guide.layer")
-        chosen, means = top_channels(read, cfg.guide.layer, guide_image, tile, cfg.guide.top_k)
+        chosen, means = top_channels(read, cfg.guide.layer, guide_image, tile, cfg.guide.top_k, cfg.guide.by)
         guided = objectives.channels(cfg.guide.layer, chosen)
         objective = guided if objective is None else objective + guided
         guide_record = {"image": "images/guide.png", "layer": cfg.guide.layer, "top_k": cfg.guide.top_k,
-                        "channels": chosen, "mean_activations": means}
+                        "by": cfg.guide.by, "channels": chosen, "activations": means}
     read = activation_reader(model, objective.layers, key="dream.objective")
     for t in cfg.terms:
         if t.kind in ("channels", "neuron"):

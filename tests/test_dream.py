@@ -106,6 +106,8 @@ def test_guide_channels_are_the_ones_the_guide_fires(model):
     direct = np.asarray(probe(guide[None])).mean(axis=(0, 1, 2))
     assert chosen == list(np.argsort(-direct)[:5])
     assert means == sorted(means, reverse=True)
+    by_max, _ = top_channels(activation_reader(model, ["features"]), "features", guide, (64, 64), k=5, by="max")
+    assert by_max == list(np.argsort(-np.asarray(probe(guide[None])).max(axis=(0, 1, 2)))[:5])
     # dreaming only those channels raises them on another image more than the rest of the layer
     photo = scene("bottle", 3, with_arm=False)
     objective = objectives.channels("features", chosen)
