@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -57,9 +56,3 @@ def summarize(checks: list[dict]) -> dict:
 def dumps(result: dict) -> str:
     return json.dumps(clean(result), indent=1, sort_keys=False, ensure_ascii=False) + "\n"
 
-
-def load_result(path: Path) -> dict:
-    data = json.loads(Path(path).read_text())
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-    return data
