@@ -41,7 +41,7 @@ def data_uri(img: np.ndarray, max_side: int = 128, jpeg: bool = False) -> str:
         pil = pil.resize((pil.size[0] * factor, pil.size[1] * factor), Image.Resampling.NEAREST)
     buf = io.BytesIO()
     if jpeg:
-        pil.convert("RGB").save(buf, format="JPEG", quality=80)
+        pil.convert("RGB").save(buf, format="JPEG", quality=70)
     else:
         pil.save(buf, format="PNG", optimize=True)
     kind = "jpeg" if jpeg else "png"

@@ -25,16 +25,22 @@ def test_a_1000_class_report_stays_under_10_mb(shortcut_run, tmp_path):
     big["visualization"]["classes"], big["checks"] = [], []
     for i in range(1000):
         paths = [f"images/classes/{i:04d}_r{r}.png" for r in range(8)]
-        save_png(tmp_path / paths[0], rng.random((64, 64, 3)))  # noise: the worst case for compression
+        for rel in paths[:4 if i < 100 else 1]:  # only what the page can embed needs to exist
+            save_png(tmp_path / rel, rng.random((64, 64, 3)))  # noise: the worst case for compression
         big["visualization"]["classes"].append({**template, "name": f"class_{i}", "index": i, "images": paths})
-        for check in result["checks"][:3]:
-            big["checks"].append({**check, "class_name": f"class_{i}", "level": "pass"})
-    big["findings"] = []
+    # 10 concepts and 100 findings: the worst case the report has to carry
+    concepts = [{**result["concepts"]["bank"][0], "name": f"concept_{k}"} for k in range(10)]
+    big["concepts"]["bank"] = concepts
+    big["checks"] = [{**result["checks"][0], "class_name": f"class_{i}", "concept": f"concept_{k}",
+                      "level": "fail" if i < 100 and k == 0 else "pass"} for i in range(1000) for k in range(10)]
+    big["findings"] = [c for c in big["checks"] if c["level"] == "fail"]
     (tmp_path / "audit.json").write_text(json.dumps(big))
     render_all(tmp_path)
     html = (tmp_path / "index.html").read_text()
     assert len(html.encode()) < 10 * 2**20
     assert 'href="images/classes/0999_r7.png"' in html  # not embedded, linked
+    assert 'src=""' not in html
+    assert ('id="size-warning"' in html) == (len(html.encode()) > 5 * 2**20)
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -24,7 +24,8 @@ def _fmt(value, spec=".2f"):
 
 _ENV.filters["fmt"] = _fmt
 GALLERY_THUMBNAIL_BUDGET = 1200  # embedded class visualizations in one report, at most (~3 KB each)
-LARGE_REPORT_BYTES = 5 * 2**20   # embedded images above this raise a visible warning
+LARGE_REPORT_BYTES = 5 * 2**20   # a page above this says so at its top
+FINDING_IMAGES = 10              # findings shown with their images (the rest are listed in text)
 
 
 def _thumb(folder: Path, rel: str, max_side: int = 128, jpeg: bool = False) -> str:
@@ -49,9 +50,9 @@ def render(result: dict, folder: Path) -> str:
     concepts = [c["name"] for c in result["concepts"]["bank"]]
     per_class = gallery_thumbnails_per_class(len(classes), result["visualization"]["restarts"])
     large = len(classes) > 100
-    thumbs = {rel: _thumb(folder, rel, 64 if large else 128, jpeg=large) for cls in result["visualization"]["classes"]
+    thumbs = {rel: _thumb(folder, rel, 40 if large else 128, jpeg=large) for cls in result["visualization"]["classes"]
               for rel in cls["images"][:per_class]}
-    for finding in result["findings"][:50]:  # findings always show their class's images
+    for finding in result["findings"][:FINDING_IMAGES]:  # the first findings show their class's images
         for cls in result["visualization"]["classes"]:
             if cls["name"] == finding["class_name"]:
                 thumbs.update({rel: _thumb(folder, rel) for rel in cls["images"][:4] if rel not in thumbs})
@@ -60,16 +61,18 @@ def render(result: dict, folder: Path) -> str:
             thumbs[rel] = _thumb(folder, rel)
     for entry in result.get("layer_gallery", []):
         thumbs[entry["image"]] = _thumb(folder, entry["image"], 160)
-    embedded = sum(len(uri) for uri in thumbs.values())
-    size_warning = None
-    if embedded > LARGE_REPORT_BYTES:
-        size_warning = (f"{embedded / 2**20:.1f} MB of embedded images; {per_class} of "
-                        f"{result['visualization']['restarts']} visualizations per class are embedded, "
-                        "the rest are linked files in images/.")
-    return _ENV.get_template("report.html.j2").render(
-        r=result, classes=classes, concepts=concepts, by_pair=by_pair, thumbs=thumbs, cell_color=_cell_color,
-        config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
-    )
+    def page(size_warning):
+        return _ENV.get_template("report.html.j2").render(
+            r=result, classes=classes, concepts=concepts, by_pair=by_pair, thumbs=thumbs, cell_color=_cell_color,
+            config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
+            finding_images=FINDING_IMAGES)
+
+    html = page(None)
+    if len(html.encode()) > LARGE_REPORT_BYTES:  # measured on the page itself, then said on it
+        html = page(f"this page is {len(html.encode()) / 2**20:.1f} MB; {per_class} of "
+                    f"{result['visualization']['restarts']} visualizations per class are embedded, the rest are "
+                    "linked files in images/; with many classes the tables dominate: filter audit.json instead.")
+    return html
 
 
 def render_dream(result: dict, folder: Path) -> str:
