@@ -24,7 +24,12 @@ def github_annotations(result: dict) -> list[str]:
     lines = []
     base = result.get("baseline") or {}
     if base.get("fails_gate"):
-        lines.append(f"::error title=audit: baseline {base['state']}::{_escape(base['reason'])}")
+        if base["state"] == "compared":
+            what = (f"{len(base['new_findings'])} new finding(s) and {len(base['regressions'])} score "
+                    f"regression(s) against {base['path']}")
+        else:
+            what = base["reason"]
+        lines.append(f"::error title=audit: baseline {base['state']}::{_escape(what)}")
     for f in result["findings"]:  # already sorted worst first
         kind = "error" if f["level"] == "fail" else "warning"
         lines.append(f"::{kind} title=audit: '{f['concept']}' in class '{f['class_name']}'::"

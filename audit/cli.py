@@ -65,10 +65,12 @@ def _cmd_run(args) -> int:
         raise
     from audit.history import record_run
 
-    try:
-        history = record_run(result, out)
-    except OSError as exc:  # the history is a convenience: it never changes the verdict
-        history = f"not updated ({exc})"
+    history = "off"
+    if not args.no_history:
+        try:
+            history = record_run(result, out)
+        except OSError as exc:  # the history is a convenience: it never changes the verdict
+            history = f"not updated ({exc})"
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in ci.github_annotations(result):
             print(line)
@@ -142,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=Path, help="audit.json of the last released model (overrides gate.baseline)")
     run.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-history", action="store_true",
+                     help="do not add this run to history.json/index.html in the folder above the report")
     run.set_defaults(func=_cmd_run)
     dream = sub.add_parser("dream", help="DeepDream: amplify what a layer, channels or a class see in an image",
                            description="Give a CONFIG with a `dream:` section, or flags that build one.")
@@ -158,8 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     dream.add_argument("--class", dest="class_name", help="a class name or index whose logit to dream")
     dream.add_argument("--guide", type=Path, help="guide image: dream only the --top-k channels of --layer it fires")
     dream.add_argument("--top-k", type=int, default=8)
-    for flag, kind in (("--octaves", int), ("--steps", int), ("--step-size", float), ("--smoothing", float),
-                       ("--jitter", int), ("--seed", int)):
+    dream.add_argument("--size", help="height,width of the dream (resizes the input; default its own size)")
+    dream.add_argument("--by", choices=("mean", "max"), default="mean", help="rank guide channels by mean or max")
+    for flag, kind in (("--octaves", int), ("--octave-scale", float), ("--steps", int), ("--step-size", float),
+                       ("--smoothing", float), ("--jitter", int), ("--seed", int)):
         dream.add_argument(flag, type=kind)
     dream.add_argument("--out", type=Path, help="report folder")
     dream.add_argument("--quiet", action="store_true")

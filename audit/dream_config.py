@@ -161,6 +161,8 @@ def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     if args.classes_file:
         model["classes_file"] = str(args.classes_file)
     dream = {"input": str(args.input) if args.input else "noise"}
+    if args.size:
+        dream["size"] = _numbers(args.size, int, "--size", "256,256")
     terms = []
     if args.layer and not args.guide:
         term = {"layer": args.layer}
@@ -174,8 +176,8 @@ def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     if terms:
         dream["objective"] = terms
     if args.guide:
-        dream["guide"] = {"image": str(args.guide), "layer": args.layer, "top_k": args.top_k}
-    for key in ("octaves", "steps", "step_size", "smoothing", "jitter", "seed"):
+        dream["guide"] = {"image": str(args.guide), "layer": args.layer, "top_k": args.top_k, "by": args.by}
+    for key in ("octaves", "octave_scale", "steps", "step_size", "smoothing", "jitter", "seed"):
         value = getattr(args, key)
         if value is not None:
             dream[key] = value

@@ -133,3 +133,10 @@ def test_cli_run_adds_to_the_history(shortcut_run):
     runs = json.loads((out.parent / "history.json").read_text())["runs"]
     assert runs[0]["verdict"] == "fail" and runs[0]["report"] == "report/index.html"
     assert (out.parent / "index.html").exists()
+
+
+def test_no_history_leaves_the_parent_folder_alone(tmp_path):
+    out = tmp_path / "r"
+    proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out, "--quiet", "--no-history")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]

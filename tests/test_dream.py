@@ -156,10 +156,11 @@ report: {{out: out}}
 
 def test_dream_cli_with_flags_and_bad_input(tmp_path):
     model = ASSETS / "models" / "demo_shortcut.keras"
-    proc = run_cli("dream", "--model", model, "--layer", "features", "--channels", "1,2", "--octaves", "1",
-                   "--steps", "4", "--out", tmp_path / "flags", "--quiet")
+    proc = run_cli("dream", "--model", model, "--layer", "features", "--channels", "1,2", "--octaves", "2",
+                   "--octave-scale", "2", "--size", "80,96", "--steps", "4", "--out", tmp_path / "flags", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "flags" / "images" / "dream.png").exists()
+    record = json.loads((tmp_path / "flags" / "dream.json").read_text())
+    assert record["sizes"] == [[40, 48], [80, 96]] and record["objective"] == "features[1,2]"
     for bad, words in ((["--layer", "nope"], "no layer 'nope'"), (["--layer", "features", "--channels", "999"],
                                                                       "channel 999 does not exist")):
         proc = run_cli("dream", "--model", model, *bad, "--steps", "2", "--out", tmp_path / "bad")

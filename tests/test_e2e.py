@@ -56,6 +56,10 @@ def test_every_output_exists_and_parses(shortcut_run):
         assert prov[key] is not None
     assert len(result["model"]["sha256"]) == 64
     assert set(result["timing_seconds"]) >= {"load model", "visualize", "score concepts"}
+    gallery = result["layer_gallery"]  # what each depth paints: early to late, from the same noise
+    assert [g["layer"] for g in gallery] == ["conv2d", "conv2d_1", "conv2d_2", "features"]
+    assert all((out / g["image"]).is_file() and g["objective_end"] > g["objective_start"] for g in gallery)
+    assert "What each depth of the network paints" in html
 
 
 def test_same_seed_gives_the_same_audit(shortcut_run, tmp_path):

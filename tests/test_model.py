@@ -24,6 +24,8 @@ def _cnn(final="dense-softmax", size=16):
         out = layers.Dense(3, activation="softmax", name="head")(x)
     elif final == "softmax-layer":
         out = layers.Softmax()(layers.Dense(3, name="head")(x))
+    elif final == "activation-layer":
+        out = layers.Activation("softmax")(layers.Dense(3, name="head")(x))
     else:
         out = layers.Dense(3, name="head")(x)
     return keras.Model(inputs, out)
@@ -41,7 +43,7 @@ def _reference_logits(model, x):
     return np.asarray(pen) @ np.asarray(head.kernel) + np.asarray(head.bias)
 
 
-@pytest.mark.parametrize("final", ["dense-softmax", "softmax-layer", "linear"])
+@pytest.mark.parametrize("final", ["dense-softmax", "softmax-layer", "activation-layer", "linear"])
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_logits_are_pre_softmax_in_every_file_format(tmp_path, final, suffix):
     model = _cnn(final)
