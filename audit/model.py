@@ -87,15 +87,22 @@ def _output_layer(model):
     return history[0] if history else model.layers[-1]
 
 
+def _is_separate_squash(layer) -> bool:
+    """A final Softmax layer, or an Activation("softmax"/"sigmoid") layer."""
+    import keras
+
+    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
+    return isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation) and act_name in ("softmax", "sigmoid"))
+
+
 def _strip_final_activation(model) -> str:
     """Make the model output its pre-activation logits; say how in one phrase."""
     import keras
 
     layer = _output_layer(model)
-    act = getattr(layer, "activation", None)
-    act_name = getattr(act, "__name__", "")
-    if isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation)
-                                                   and act_name in ("softmax", "sigmoid")):
+    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
+    if _is_separate_squash(layer):
         return "input of the final %s layer" % (act_name or "softmax")
     if act_name in ("softmax", "sigmoid"):
         # a Dense(..., activation="softmax"): turn the activation off on our in-memory copy
@@ -105,14 +112,8 @@ def _strip_final_activation(model) -> str:
 
 
 def _logits_tensor(model):
-    import keras
-
     layer = _output_layer(model)
-    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
-    if isinstance(layer, keras.layers.Softmax) or (isinstance(layer, keras.layers.Activation)
-                                                   and act_name in ("softmax", "sigmoid")):
-        return layer.input
-    return model.outputs[0]
+    return layer.input if _is_separate_squash(layer) else model.outputs[0]
 
 
 def _find_feature_layer(model, wanted: str):
@@ -124,21 +125,25 @@ def _find_feature_layer(model, wanted: str):
         except ValueError:
             raise UserError(f"concepts.layer: the model has no layer {wanted!r}; use `auto` or one of: "
                             f"{', '.join(names[-12:])}") from None
-    out_layer = _output_layer(model)
-    # the last feature map computed by a learned layer: skips the input and input-side rescaling
-    found, learned = None, False
+    maps = _feature_maps(model)
+    # no feature map (e.g. an MLP): the input of the output layer is the concept space
+    return maps[-1] if maps else _output_layer(model)
+
+
+def _feature_maps(model) -> list:
+    """Layers with a feature-map output (rank 4) computed by learned weights, input to output:
+    skips the input itself and input-side rescaling."""
+    out_layer, found, learned = _output_layer(model), [], False
     for layer in model.layers:
         if layer is out_layer:
             break
         learned = learned or bool(layer.weights)
         try:
-            rank = len(layer.output.shape)
+            if learned and len(layer.output.shape) == 4:
+                found.append(layer)
         except (AttributeError, ValueError):
             continue
-        if learned and rank == 4:
-            found = layer
-    # no feature map (e.g. an MLP): the input of the output layer is the concept space
-    return found if found is not None else out_layer
+    return found
 
 
 def _activation_bytes(model) -> int:
@@ -269,20 +274,8 @@ def _from_saved_model(cfg: ModelConfig, layer: str, sha: str) -> LoadedModel:
 
 
 def feature_map_layers(model: LoadedModel) -> list[str]:
-    """Layers with a feature-map output (rank 4) computed by learned weights, input to output."""
-    if model.keras_model is None:
-        return []
-    out_layer, names, learned = _output_layer(model.keras_model), [], False
-    for layer in model.keras_model.layers:
-        if layer is out_layer:
-            break
-        learned = learned or bool(layer.weights)
-        try:
-            if learned and len(layer.output.shape) == 4:
-                names.append(layer.name)
-        except (AttributeError, ValueError):
-            continue
-    return names
+    """Names of the model's feature-map layers, input to output (none for a bare SavedModel)."""
+    return [] if model.keras_model is None else [layer.name for layer in _feature_maps(model.keras_model)]
 
 
 def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callable:
