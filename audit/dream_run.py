@@ -17,20 +17,21 @@ from audit.outputs import check_replaceable, staged_folder
 SCHEMA_VERSION = 1
 
 
-def _class_index(name: str, classes: tuple[str, ...] | None, n_outputs: int) -> int:
-    if classes and name in classes:
+def _class_index(name: str, classes: tuple[str, ...]) -> int:
+    """A class by name, or by index (unnamed classes are called "0", "1", ... anyway)."""
+    if name in classes:
         return classes.index(name)
-    if name.isdigit() and int(name) < n_outputs:
+    if name.isdigit() and int(name) < len(classes):
         return int(name)
     raise UserError(f"dream.objective: unknown class {name!r}; use a name from model.classes or an index "
-                    f"below {n_outputs}")
+                    f"below {len(classes)}")
 
 
-def build_objective(terms: tuple[DreamTerm, ...], classes, n_outputs: int) -> objectives.Objective | None:
+def build_objective(terms: tuple[DreamTerm, ...], classes: tuple[str, ...]) -> objectives.Objective | None:
     total = None
     for t in terms:
         if t.kind == "class":
-            idx = _class_index(t.class_name, classes, n_outputs)
+            idx = _class_index(t.class_name, classes)
             term = objectives.class_logit(idx, t.class_name)
         elif t.kind == "channels":
             term = objectives.channels(t.layer, list(t.channels))
@@ -55,11 +56,12 @@ def _check_channels(read, layer: str, wanted, input_shape, key: str) -> None:
 
 def layer_gallery(model: LoadedModel, cfg: GalleryConfig, out: Path, progress: bool = False) -> list[dict]:
     """What each depth of the network paints from the same noise (model input size)."""
-    layers = list(cfg.layers) if cfg.layers else spread_layers(feature_map_layers(model), cfg.count)
+    maps = feature_map_layers(model)
+    layers = list(cfg.layers) if cfg.layers else spread_layers(maps, cfg.count)
     tile = model.input_shape[:2]
     start = noise_image(cfg.settings.seed, tile, model.input_shape[2])
     (out / "images" / "layers").mkdir(parents=True, exist_ok=True)
-    depth = {name: i for i, name in enumerate(feature_map_layers(model))}
+    depth = {name: i for i, name in enumerate(maps)}
     entries = []
     for name in layers:
         objective = objectives.layer_mean(name)
@@ -89,13 +91,12 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
     check_replaceable(out)
     started, t0 = now(), time.perf_counter()
     model = load_model(cfg.model, "auto")
-    n_outputs = int(model.forward(tf.zeros((1,) + model.input_shape))[1].shape[-1])
     tile, channels_in = model.input_shape[:2], model.input_shape[2]
     if cfg.input is None:
         image = noise_image(cfg.settings.seed, cfg.size or tile, channels_in)
     else:
         image = load_image(cfg.input, channels_in, "dream.input", size=cfg.size)
-    objective = build_objective(cfg.terms, cfg.model.classes, n_outputs)
+    objective = build_objective(cfg.terms, model.classes)  # one name (or index) per model output
     guide_record, guide_image = None, None
     if cfg.guide is not None:
         guide_image = load_image(cfg.guide.image, channels_in, "dream.guide.image")

@@ -48,10 +48,10 @@ def data_uri(img: np.ndarray, max_side: int = 128, jpeg: bool = False) -> str:
     return f"data:image/{kind};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _read(path: Path, channels: int, key: str, size: tuple[int, int] | None) -> np.ndarray:
+def load_image(path: Path, channels: int, key: str, size: tuple[int, int] | None = None) -> np.ndarray:
     """One image as float32 (H, W, channels) in [0, 1]; `size` is (height, width)."""
     try:
-        with Image.open(path) as im:
+        with Image.open(Path(path)) as im:
             im = im.convert("L" if channels == 1 else "RGB")
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
@@ -59,10 +59,6 @@ def _read(path: Path, channels: int, key: str, size: tuple[int, int] | None) -> 
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UserError(f"{key}: cannot read image {path}: {exc}; remove or replace the file") from None
     return arr[..., None] if channels == 1 else arr
-
-
-def load_image(path: Path, channels: int, key: str, size: tuple[int, int] | None = None) -> np.ndarray:
-    return _read(Path(path), channels, key, size)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -78,4 +74,4 @@ def load_folder(folder: Path, size: tuple[int, int], channels: int, key: str,
                         "add example images or fix the path")
     if limit is not None:
         paths = paths[:limit]
-    return np.stack([_read(p, channels, key, size) for p in paths])
+    return np.stack([load_image(p, channels, key, size) for p in paths])
