@@ -86,6 +86,7 @@ def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list
             "target_logit": float(vis.logits[c, :, idx].mean()),
             "target_probability": float(probs[c, :, idx].mean()),
             "logit_trace": [float(v) for v in vis.target_logit_trace[c].mean(0)],
+            "steps_taken": [int(v) for v in vis.steps_taken[c]],
         })
     examples = {}
     for concept in [*bank, ConceptSet("_negatives", negatives, ())]:
@@ -183,6 +184,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             },
             "visualization": {
                 "restarts": cfg.visualize.restarts, "steps": cfg.visualize.steps,
+                "stop_probability": cfg.visualize.stop_probability,
                 "learning_rate": cfg.visualize.learning_rate, "seed": cfg.visualize.seed,
                 "regularization": {"jitter": cfg.visualize.jitter,
                                    "total_variation": cfg.visualize.total_variation},

@@ -56,3 +56,27 @@ def test_opt_in_regularization_changes_the_images_and_smooths_them(model):
         return np.abs(np.diff(x, axis=2)).mean() + np.abs(np.diff(x, axis=3)).mean()
 
     assert tv(smooth.images) < tv(plain.images)
+
+
+def _target_probability(vis):
+    p = np.exp(vis.logits - vis.logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    return np.take_along_axis(p, vis.class_indices[:, None, None], axis=-1)[..., 0]  # (C, R)
+
+
+def test_early_stop_freezes_each_image_at_the_first_step_it_reaches_the_probability(model):
+    stop, steps = 0.99, 64
+    early = visualize_classes(model, dataclasses.replace(BASE, steps=steps, stop_probability=stop), progress=False)
+    full = visualize_classes(model, dataclasses.replace(BASE, steps=steps), progress=False)
+    assert np.all(full.steps_taken == steps)
+    assert np.all(early.steps_taken < steps)  # every demo class converges well before 64 steps
+    assert np.all(_target_probability(early) >= stop)
+    # per image: the frozen image is the one after exactly steps_taken steps, and one step fewer was not enough
+    c, r = np.unravel_index(np.argmax(early.steps_taken), early.steps_taken.shape)
+    n = int(early.steps_taken[c, r])
+    assert n > 1
+    one_class = dataclasses.replace(BASE, classes=(CLASSES[c],))
+    exact = visualize_classes(model, dataclasses.replace(one_class, steps=n), progress=False)
+    fewer = visualize_classes(model, dataclasses.replace(one_class, steps=n - 1), progress=False)
+    assert np.allclose(exact.images[0, r], early.images[c, r], atol=1e-4)
+    assert _target_probability(fewer)[0, r] < stop
