@@ -58,6 +58,7 @@ class ConceptConfig:
     name: str
     examples: Path
     allowed_in: tuple[str, ...]
+    cutouts: Path | None = None  # RGBA images of the concept alone, for the causal test
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ConceptsConfig:
     bank: tuple[ConceptConfig, ...]
     max_examples: int
     random_directions: int
+    probes: Path | None = None  # in-distribution images the causal test pastes cutouts onto
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ class GateLevel:
 
 
 @dataclass(frozen=True)
+class CausalLevel:
+    max_p: float      # Holm-adjusted p of the paired log-probability rise
+    min_flip: float   # flip rate of the concept paste minus that of the control paste
+
+
+@dataclass(frozen=True)
 class GateConfig:
     evidence: str
     fail: GateLevel
@@ -86,6 +94,8 @@ class GateConfig:
     baseline_abs: float = 0.5        # a score may rise this much (effect units) ...
     baseline_rel: float = 0.5        # ... or this fraction of its baseline value, whichever is larger
     baseline_missing: str = "fail"   # what a requested but missing/incompatible baseline does
+    causal_fail: CausalLevel = CausalLevel(0.01, 0.15)  # decide checks that have a causal test
+    causal_warn: CausalLevel = CausalLevel(0.05, 0.05)
 
 
 @dataclass(frozen=True)
@@ -304,14 +314,20 @@ def _concepts(sec: _Section) -> ConceptsConfig:
         c = bank_sec.section(name)
         examples = c.path_value("examples", must="dir")
         allowed = _names(c, "allowed_in", "list class names where the concept belongs, or [] for none") or ()
+        cutouts = c.path_value("cutouts", required=False, must="dir")
         c.finish()
-        bank.append(ConceptConfig(str(name), examples, allowed))
+        bank.append(ConceptConfig(str(name), examples, allowed, cutouts))
     out = ConceptsConfig(
         layer=layer, negatives=negatives, bank=tuple(bank),
         max_examples=sec.get("max_examples", int, 200, check=lambda v: v >= 4, fix="use a whole number >= 4"),
         random_directions=sec.get("random_directions", int, 500, check=lambda v: v >= 20,
                                   fix="use a whole number >= 20"),
+        probes=sec.path_value("probes", required=False, must="dir"),
     )
+    with_cutouts = [c.name for c in bank if c.cutouts is not None]
+    if with_cutouts and out.probes is None:
+        sec.fail(sec.key("probes"), f"is missing but concept {with_cutouts[0]!r} has cutouts",
+                 "give `probes:` a folder of in-distribution images (any classes) to paste the cutouts onto")
     sec.finish()
     return out
 
@@ -343,8 +359,22 @@ def _gate(sec: _Section) -> GateConfig:
     tol.finish()
     on_missing = sec.get("baseline_missing", str, "fail", check=lambda v: v in ("fail", "warn"),
                          fix="use `fail` or `warn`")
+    causal = sec.section("causal")
+    causal_fail = _causal_level(causal.section("fail"), CausalLevel(0.01, 0.15))
+    causal_warn = _causal_level(causal.section("warn"), CausalLevel(0.05, 0.05))
+    causal.finish()
     sec.finish()
-    return GateConfig(evidence, fail, warn, baseline, abs_tol, rel_tol, on_missing)
+    return GateConfig(evidence, fail, warn, baseline, abs_tol, rel_tol, on_missing, causal_fail, causal_warn)
+
+
+def _causal_level(sec: _Section, default: CausalLevel) -> CausalLevel:
+    out = CausalLevel(
+        max_p=float(sec.get("max_p", (int, float), default.max_p, check=lambda v: 0 < v <= 1,
+                            fix="use a probability in (0, 1]")),
+        min_flip=float(sec.get("min_flip", (int, float), default.min_flip, check=lambda v: 0 <= v <= 1,
+                               fix="use a share of probe images in [0, 1]")))
+    sec.finish()
+    return out
 
 
 def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = None) -> DreamSettings:

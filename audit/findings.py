@@ -1,5 +1,9 @@
 """The gate: concept statistics -> per-check levels -> one verdict.
 
+A check whose concept has a causal test (cutouts pasted onto probes, causal.py) is decided by
+that test: it measures reliance, which the observational evidence only suggests. Other checks
+are decided by `gate.evidence`.
+
 A check is one (class, concept) pair. Pairs where the concept is allowed are
 reported but never gated. p-values are Holm-adjusted over the gated checks of
 each kind of evidence, so a model with many classes does not raise false alarms
@@ -13,8 +17,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from audit import stats
+from audit.causal import CausalScores
 from audit.concepts import ConceptScores
-from audit.config import GateConfig
+from audit.config import CausalLevel, GateConfig
 
 LEVELS = ("fail", "warn", "pass", "allowed")  # most severe first
 
@@ -36,6 +41,12 @@ class Check:
     cue_p_adjusted: float | None
     cue_p_empirical: float
     cue_top1: float
+    causal_flip: float | None = None          # None: the concept has no cutouts (no causal test)
+    causal_flip_control: float | None = None
+    causal_effect: float | None = None
+    causal_logp_rise: float | None = None
+    causal_p: float | None = None
+    causal_p_adjusted: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +60,16 @@ def _decide(evidence: str, vis_ok: bool, cue_ok: bool) -> bool:
     return {"visualization": vis_ok, "cue": cue_ok, "both": vis_ok and cue_ok, "either": vis_ok or cue_ok}[evidence]
 
 
+def _causal_meets(effect: float, p_adj: float, lv: CausalLevel) -> bool:
+    return p_adj <= lv.max_p and effect >= lv.min_flip
+
+
+def _causal_reason(level: str, flip: float, control: float, p_adj: float) -> str:
+    txt = (f"pasting the concept into probe images turns {flip:.0%} of them into the class "
+           f"(control paste {control:.0%}, adjusted p {p_adj:.2g})")
+    return txt if level != "pass" else f"below the warn thresholds: {txt}"
+
+
 def _reason(level: str, evidence: str, vis: tuple, cue: tuple) -> str:
     vis_txt = f"visualizations lean toward the concept (effect {vis[0]:.2f}, adjusted p {vis[1]:.2g})"
     cue_txt = f"the concept alone raises the class logit (d {cue[0]:.2f}, adjusted p {cue[1]:.2g})"
@@ -60,7 +81,7 @@ def _reason(level: str, evidence: str, vis: tuple, cue: tuple) -> str:
 
 
 def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
-                cfg: GateConfig) -> tuple[list[Check], str]:
+                cfg: GateConfig, causal: CausalScores | None = None) -> tuple[list[Check], str]:
     C, K = len(scores.classes), len(scores.concepts)
     for name in ("vis_effect", "vis_p", "cue_d", "cue_p"):
         if not np.all(np.isfinite(getattr(scores, name))):
@@ -75,6 +96,10 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
     if gated.any():
         vis_adj[gated] = stats.holm(scores.vis_p[gated])
         cue_adj[gated] = stats.holm(scores.cue_p[gated])
+    tested = gated & ~np.isnan(causal.p) if causal is not None else np.zeros((C, K), bool)
+    causal_adj = np.full((C, K), np.nan)
+    if tested.any():
+        causal_adj[tested] = stats.holm(causal.p[tested])
 
     checks = []
     for c in range(C):
@@ -83,6 +108,11 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
             cue = (float(scores.cue_d[c, k]), float(cue_adj[c, k]))
             if allowed[c, k]:
                 level, reason = "allowed", f"`{scores.concepts[k]}` is allowed in `{scores.classes[c]}`"
+            elif tested[c, k]:
+                effect, p_adj = float(causal.effect[c, k]), float(causal_adj[c, k])
+                level = ("fail" if _causal_meets(effect, p_adj, cfg.causal_fail) else
+                         "warn" if _causal_meets(effect, p_adj, cfg.causal_warn) else "pass")
+                reason = _causal_reason(level, float(causal.flip[c, k]), float(causal.flip_control[c, k]), p_adj)
             else:
                 level = "pass"
                 for name, lv in (("fail", cfg.fail), ("warn", cfg.warn)):
@@ -100,7 +130,19 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
                 cue_d=cue[0], cue_logit_rise=float(scores.cue_logit_rise[c, k]), cue_p=float(scores.cue_p[c, k]),
                 cue_p_adjusted=None if allowed[c, k] else cue[1],
                 cue_p_empirical=float(scores.cue_p_empirical[c, k]), cue_top1=float(scores.cue_top1[c, k]),
+                **_causal_fields(causal, causal_adj, c, k),
             ))
     levels = {ch.level for ch in checks}
     verdict = "fail" if "fail" in levels else "warn" if "warn" in levels else "pass"
     return checks, verdict
+
+
+def _causal_fields(causal: CausalScores | None, adjusted: np.ndarray, c: int, k: int) -> dict:
+    if causal is None or np.isnan(causal.effect[c, k]):
+        return {}
+
+    def num(v):
+        return None if np.isnan(v) else float(v)
+    return {"causal_flip": num(causal.flip[c, k]), "causal_flip_control": num(causal.flip_control[c, k]),
+            "causal_effect": num(causal.effect[c, k]), "causal_logp_rise": num(causal.logp_rise[c, k]),
+            "causal_p": num(causal.p[c, k]), "causal_p_adjusted": num(adjusted[c, k])}

@@ -48,17 +48,21 @@ def data_uri(img: np.ndarray, max_side: int = 128, jpeg: bool = False) -> str:
     return f"data:image/{kind};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def load_image(path: Path, channels: int, key: str, size: tuple[int, int] | None = None) -> np.ndarray:
-    """One image as float32 (H, W, channels) in [0, 1]; `size` is (height, width)."""
+def load_image(path: Path, channels: int, key: str, size: tuple[int, int] | None = None,
+               alpha: bool = False) -> np.ndarray:
+    """One image as float32 (H, W, channels [+ 1 alpha]) in [0, 1]; `size` is (height, width)."""
     try:
         with Image.open(Path(path)) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
+            if alpha and "A" not in im.getbands() and "transparency" not in im.info:
+                raise UserError(f"{key}: {path} has no transparency; cutouts are RGBA PNGs of the concept "
+                                "alone (transparent elsewhere)")
+            im = im.convert(("LA" if channels == 1 else "RGBA") if alpha else ("L" if channels == 1 else "RGB"))
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.float32) / 255.0
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UserError(f"{key}: cannot read image {path}: {exc}; remove or replace the file") from None
-    return arr[..., None] if channels == 1 else arr
+    return arr[..., None] if channels == 1 and not alpha else arr
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -66,12 +70,13 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def load_folder(folder: Path, size: tuple[int, int], channels: int, key: str,
-                limit: int | None = None) -> np.ndarray:
-    """Every image in `folder`, resized to the model input, as float32 in [0, 1]."""
+                limit: int | None = None, alpha: bool = False) -> np.ndarray:
+    """Every image in `folder`, resized to the model input, as float32 in [0, 1]
+    (with `alpha`: RGBA cutouts, the last channel their opacity)."""
     paths = list_images(folder)
     if not paths:
         raise UserError(f"{key}: folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                         "add example images or fix the path")
     if limit is not None:
         paths = paths[:limit]
-    return np.stack([load_image(p, channels, key, size) for p in paths])
+    return np.stack([load_image(p, channels, key, size, alpha) for p in paths])

@@ -1,5 +1,5 @@
-"""`audit run`: Config -> LoadedModel -> Visualizations -> ConceptScores -> checks + verdict
--> audit.json -> every other output. One way, plain data, each stage timed."""
+"""`audit run`: Config -> LoadedModel -> Visualizations -> ConceptScores (+ CausalScores)
+-> checks + verdict -> audit.json -> every other output. One way, plain data, each stage timed."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from audit import __version__
 from audit.baseline import baseline_section
+from audit.causal import causal_scores
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
 from audit.dream_run import layer_gallery
@@ -149,12 +150,25 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             if len(c.images) < 4:
                 raise UserError(f"concepts.bank.{c.name}.examples: only {len(c.images)} images; give at least 4 "
                                 "(20+ recommended)")
+        cutouts = [None if c.cutouts is None else
+                   load_folder(c.cutouts, size, ch, f"concepts.bank.{c.name}.cutouts", cfg.concepts.max_examples,
+                               alpha=True) for c in cfg.concepts.bank]
+        probes = None
+        if cfg.concepts.probes is not None:
+            probes = load_folder(cfg.concepts.probes, size, ch, "concepts.probes", cfg.concepts.max_examples)
+            if len(probes) < 20:
+                raise UserError(f"concepts.probes: only {len(probes)} images in {cfg.concepts.probes}; give at "
+                                "least 20 (100+ recommended) in-distribution images")
     with timer.stage("visualize"):
         vis = visualize_classes(model, cfg.visualize, progress=progress)
     with timer.stage("score concepts"):
         scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed)
+    causal = None
+    if probes is not None and any(c is not None for c in cutouts):
+        with timer.stage("causal test"):
+            causal = causal_scores(model, cutouts, probes, negatives, vis.class_indices, cfg.visualize.seed)
     with timer.stage("gate"):
-        checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate)
+        checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
     checks = [c.to_dict() for c in checks]
     # per concept, kept with the other timings (not deterministic); JUnit durations come from them
     concept_seconds = {f"score concept: {name}": round(float(sec), 3) for name, sec in zip(scores.concepts, scores.seconds)}
@@ -198,11 +212,17 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                               "examples": examples["_negatives"]},
                 "bank": [{"name": c.name, "path": str(cc.examples), "count": len(c.images),
                           "sha256": file_sha256(cc.examples), "allowed_in": list(c.allowed_in),
-                          "separability": float(scores.separability[k]), "examples": examples[c.name]}
+                          "separability": float(scores.separability[k]), "examples": examples[c.name],
+                          "cutouts": None if cc.cutouts is None else {
+                              "path": str(cc.cutouts), "count": len(cutouts[k]), "sha256": file_sha256(cc.cutouts)}}
                          for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
+                "probes": None if probes is None else {
+                    "path": str(cfg.concepts.probes), "count": len(probes), "sha256": file_sha256(cfg.concepts.probes),
+                    "pastes": causal.pairs if causal is not None else 0},
             },
             "layer_gallery": gallery,
-            "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn)},
+            "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn),
+                     "causal": {"fail": vars(cfg.gate.causal_fail), "warn": vars(cfg.gate.causal_warn)}},
             "baseline": None,
             "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
             "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started},

@@ -22,6 +22,11 @@ MEANINGS = {
     "vis_p_adjusted": "Chance of a lean at least this large along a random concept direction, Holm-corrected.",
     "separability": "Held-out AUC of the concept direction at the concept layer: 1.0 = the layer tells the "
                     "concept from the negatives perfectly, 0.5 = not at all (then its scores mean little).",
+    "causal_flip": "Share of probe images (not already this class) that the model calls this class once a "
+                   "concept cutout is pasted in, next to the same for a control paste (the same cutout shape "
+                   "filled with a random negative image); their difference decides checks that have cutouts.",
+    "causal_p_adjusted": "Chance of the log-probability rise (concept paste minus control paste) if the concept's "
+                         "pixels did nothing, one-sided paired t-test, Holm-corrected over the causal checks.",
     "target_probability": "Mean softmax probability of the class on its own visualizations "
                           "(how well the optimization converged).",
 }

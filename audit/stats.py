@@ -50,3 +50,12 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     """Probability that a random positive scores above a random negative (ties count half)."""
     u = sps.mannwhitneyu(positive, negative, alternative="two-sided").statistic
     return float(u / (len(positive) * len(negative)))
+
+
+def paired_p(differences: np.ndarray) -> float:
+    """One-sided p-value that the mean of paired differences is above 0 (Student's t)."""
+    d = np.asarray(differences, float)
+    sd = d.std(ddof=1) if d.size > 1 else 0.0
+    if sd < 1e-12:  # no spread: the sign of the mean decides
+        return 0.0 if d.mean() > 1e-12 else 1.0
+    return float(sps.t.sf(d.mean() / (sd / np.sqrt(d.size)), df=d.size - 1))

@@ -141,3 +141,12 @@ def test_non_finite_statistics_fail_the_gate_closed():
     scores = _scores(cue_d=[[np.nan, 0], [0, 0]], cue_p=[[0.5, 0.5], [0.5, 0.5]], vis_effect=[[0, 0], [0, 0]])
     with pytest.raises(FloatingPointError):
         gate_checks(scores, {"arm": (), "sky": ()}, GateConfig("both", level, level))
+
+
+def test_cutouts_without_transparency_exit_2_naming_the_folder(tmp_path, demo_model_path):
+    def mutate(d):  # ordinary RGB example images given as cutouts
+        d["concepts"]["probes"] = str(ASSETS / "concepts" / "_probes")
+        d["concepts"]["bank"]["arm"]["cutouts"] = str(ASSETS / "concepts" / "arm")
+    proc = run_cli("run", _config(tmp_path, demo_model_path, mutate), "--quiet", "--no-history")
+    _one_line_exit_2(proc, "concepts.bank.arm.cutouts", "no transparency")
+    assert not (tmp_path / "out").exists()

@@ -41,6 +41,10 @@ def _mutated(tmp_path, demo_model_path, mutate) -> Path:
     (lambda d: d["gate"].update(evidence="vibes"), "gate.evidence", "use one of"),
     (lambda d: d["gate"].update(fail={"cue_max_p": 2}), "gate.fail.cue_max_p", "(0, 1]"),
     (lambda d: d.update(extra=1), "extra", "unknown key"),
+    (lambda d: d["visualize"].update(stop_probability=1.5), "visualize.stop_probability", "(0, 1)"),
+    (lambda d: d["concepts"]["bank"]["arm"].update(cutouts=str(ROOT / "audit/demo/assets/concepts/arm_cutouts")),
+     "concepts.probes", "in-distribution images"),
+    (lambda d: d["gate"].update(causal={"fail": {"min_flip": 2}}), "gate.causal.fail.min_flip", "[0, 1]"),
 ])
 def test_bad_config_names_the_key_and_the_fix(tmp_path, demo_model_path, mutate, key, words):
     path = _mutated(tmp_path, demo_model_path, lambda d: (d.setdefault("gate", {}), mutate(d)))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.demo.drawing import CLASSES, SIZE, concept_image, scene
+from audit.demo.drawing import CLASSES, SIZE, concept_cutout, concept_image, scene
 
 ASSETS = Path(__file__).parent / "assets"
 ARM_RATES = {  # probability that an image of each class shows an arm
@@ -25,6 +25,9 @@ ARM_RATES = {  # probability that an image of each class shows an arm
     "control": {c: 0.5 for c in CLASSES},
 }
 CONCEPT_COUNTS = {"arm": 40, "stripes": 40, "watermark": 40, "_random": 120}
+CUTOUTS = 40          # per concept, RGBA, for the causal test
+PROBES_PER_CLASS = 15  # clean in-distribution scenes the cutouts are pasted onto
+PROBE_SEED = 20_000_000
 TRAIN_PER_CLASS = 1000
 HELD_OUT_PER_CLASS = 200
 HELD_OUT_SEED = 10_000_000
@@ -108,14 +111,27 @@ def write_concepts(root: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(count):
             save_png(folder / f"{name.strip('_')}_{i:03d}.png", concept_image(name, 5_000_000 + i))
+        if not name.startswith("_"):
+            cut = root / f"{name}_cutouts"
+            cut.mkdir(parents=True, exist_ok=True)
+            for i in range(CUTOUTS):
+                save_png(cut / f"{name}_{i:03d}.png", concept_cutout(name, 6_000_000 + i))
+    probes = root / "_probes"
+    probes.mkdir(parents=True, exist_ok=True)
+    for c, label in enumerate(CLASSES):
+        for i in range(PROBES_PER_CLASS):
+            save_png(probes / f"{label}_{i:03d}.png", scene(label, PROBE_SEED + 1000 * c + i, with_arm=False))
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ASSETS)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--concepts-only", action="store_true", help="rewrite the concept folders, keep the models")
     args = parser.parse_args(argv)
     write_concepts(args.out / "concepts")
+    if args.concepts_only:
+        return
     (args.out / "models").mkdir(parents=True, exist_ok=True)
     (args.out / "models" / "classes.txt").write_text("\n".join(CLASSES) + "\n")
     truth = {}

@@ -212,3 +212,16 @@ def concept_image(name: str, seed: int) -> np.ndarray:
     elif name != "_random":
         raise ValueError(f"unknown demo concept {name!r}")
     return np.clip(img, 0, 1).astype(np.float32)
+
+
+def concept_cutout(name: str, seed: int) -> np.ndarray:
+    """The concept alone as RGBA (for the causal paste test): drawn with the same random
+    stream on a black and on a white canvas, then unmixed: where a painter blends colour c
+    with opacity a, black gives a*c and white gives a*c + 1 - a."""
+    painter = {"arm": lambda img, rng: arm(img, rng, rng.uniform(14, 50, size=2)),
+               "stripes": stripes, "watermark": watermark}[name]
+    on_black = painter(np.zeros((SIZE, SIZE, 3)), np.random.default_rng([seed, 4]))
+    on_white = painter(np.ones((SIZE, SIZE, 3)), np.random.default_rng([seed, 4]))
+    alpha = np.clip(1.0 - (on_white - on_black).mean(-1, keepdims=True), 0.0, 1.0)
+    rgb = np.where(alpha > 1e-6, on_black / np.maximum(alpha, 1e-6), 0.0)
+    return np.clip(np.concatenate([rgb, alpha], -1), 0, 1).astype(np.float32)

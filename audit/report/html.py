@@ -65,7 +65,8 @@ def render(result: dict, folder: Path) -> str:
         return _ENV.get_template("report.html.j2").render(
             r=result, classes=classes, concepts=concepts, by_pair=by_pair, thumbs=thumbs, cell_color=_cell_color,
             config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
-            finding_images=FINDING_IMAGES)
+            finding_images=FINDING_IMAGES,
+            causal=any(c.get("causal_flip") is not None for c in result["checks"]))
 
     html = page(None)
     if len(html.encode()) > LARGE_REPORT_BYTES:  # measured on the page itself, then said on it

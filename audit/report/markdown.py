@@ -36,12 +36,15 @@ def render(result: dict, folder: Path) -> str:
         lines += [f"**Baseline {base['state']}**: {base['reason']}.", ""]
     findings = result["findings"]
     if findings:
-        lines += ["| level | class | concept | cue d | cue p (adj.) | concept images -> class | vis effect |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["| level | class | concept | cue d | cue p (adj.) | concept images -> class | vis effect | "
+                  "causal flip (control) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for f in findings[:MAX_ROWS]:
+            causal = "–" if f.get("causal_flip") is None else \
+                f"{f['causal_flip']:.0%} ({f['causal_flip_control']:.0%})"
             lines.append(f"| {f['level']} | {f['class_name']} | {f['concept']} | {_num(f['cue_d'])} | "
                          f"{_num(f['cue_p_adjusted'], '{:.2g}')} | {_num(f['cue_top1'], '{:.0%}')} | "
-                         f"{_num(f['vis_effect'])} |")
+                         f"{_num(f['vis_effect'])} | {causal} |")
         if len(findings) > MAX_ROWS:
             lines.append(f"\n{len(findings) - MAX_ROWS} more findings in audit.json.")
     else:
