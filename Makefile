@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test demo-assets clean
+.PHONY: setup demo test demo-assets bench-speed bench-validity clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ test: $(STAMP)
 # Rebuild the embedded demo data and models from scratch (about 5 minutes on 2 cores).
 demo-assets: $(STAMP)
 	$(BIN)/python -m audit.demo.build
+
+# Benchmarks (not timed tests): numbers go to benchmarks/results/ and the README.
+# bench-speed creates the peers' own virtual environment(s) under benchmarks/.cache/ on first use.
+bench-speed: $(STAMP)
+	$(BIN)/python benchmarks/speed/bench.py
+
+# Trained models and audits are cached in benchmarks/.cache/validity (audits per version of audit/).
+bench-validity: $(STAMP)
+	$(BIN)/python benchmarks/validity/run.py
 
 clean:
 	rm -rf reports/demo reports/demo_control .pytest_cache
