@@ -13,7 +13,8 @@ span of caffe preprocessing [-123.68, 151.061], demo [0, 1]. Everything else per
 
 tf-keras-vis  ActivationMaximization(model, model_modifier=ReplaceToLinear() for the demo's
   softmax head)(CategoricalScore(targets), seed_input=uniform(B,H,W,3) over the range,
-  input_range=the range, ...)
+  input_range=the range, ...); the demo's Keras 3 Sequential is first wrapped as a functional
+  keras.Model(inputs, outputs) (same layers and weights) as ReplaceToLinear needs output_names.
   defaults: all other arguments left at theirs: input_modifiers=[Jitter(jitter=4),
     Rotate2D(degree=1)], regularizers=[TotalVariation2D(weight=1.0), Norm(weight=0.3, p=1)],
     optimizer=RMSprop(learning_rate=1.0, rho=0.999), steps=200 (for --convergence).
@@ -32,6 +33,12 @@ Timing: one call of warmup+steps steps; a hook stamps time.perf_counter() at the
 step (tf-keras-vis: a Callback; xplique: the optimizer's apply_gradients). ms_per_step is the
 median of the `steps` intervals after the warmup steps, so tracing (xplique's tf.function) and
 first-call costs fall in the warmup. tf-keras-vis runs eagerly (no tf.function).
+
+--convergence: a second call with defaults and the peer's default number of steps; after every
+step the target's softmax probability on the image the peer would return (tf-keras-vis: the
+clipped values its callbacks get; xplique: optimize's own image_param applied to the variable,
+resized to the input size, checked against optimize's returned image at the end). tf-keras-vis's
+Rotate2D draws from an unseeded generator, so its defaults are not reproducible run to run.
 """
 from __future__ import annotations
 
