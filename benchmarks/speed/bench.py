@@ -139,41 +139,43 @@ def _config(model, steps: int, stop=None, classes=None):
 
 
 def child_engine(args) -> dict:
-    """ms/step through the public engine call: (T(long) - T(short)) / (long - short) steps, so tracing,
-    the first forward pass and the host copies cancel out."""
+    import numpy as np
     import tensorflow as tf
 
     from audit import optimize
 
+    variant = args.variant
+    if variant == "threads-2-1":  # must precede any TensorFlow op
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    elif variant == "sync-every-step":
+        optimize.SYNC_EVERY = 1
     tf.config.experimental.enable_op_determinism()
     model = _load(args.model)
     rss_built = peak_rss_mib()
-    variant = args.variant
-    if variant == "sync-every-step":
-        optimize.SYNC_EVERY = 1
-    elif variant == "xla":
-        plain = optimize._step_function
-
-        def compiled(m, cfg):
-            return tf.function(plain(m, cfg).python_function, jit_compile=True, reduce_retracing=True)
-        optimize._step_function = compiled
-    elif variant == "threads-2-1":
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    short, long = (4, 12) if args.model != "demo" else (32, 160)
-    if args.quick:
-        short, long = (2, 6) if args.model != "demo" else (16, 48)
-    optimize.visualize_classes(model, _config(model, 2), progress=False)  # warm the runtime
-    times = {}
-    for steps in (short, long):
+    # steady state, as for the peers: the engine's compiled loop after tracing, timed per call of
+    # SYNC_EVERY steps (one host sync each, as in a real run); the median call
+    cfg = _config(model, optimize.SYNC_EVERY)
+    run = optimize._step_function(model, cfg)
+    vis = optimize.visualize_classes(model, _config(model, 2), progress=False)  # warms the runtime
+    pixels = tf.constant(vis.images.reshape((-1,) + model.input_shape))
+    targets = tf.constant(np.repeat(vis.class_indices, vis.images.shape[1]))
+    state = [pixels, tf.zeros_like(pixels), tf.zeros_like(pixels)]
+    calls = 2 if args.quick or args.model != "demo" else 8
+    n = optimize.SYNC_EVERY if args.model == "demo" else 4
+    laps = []
+    for i in range(calls + 1):  # the first call traces
         t = time.perf_counter()
-        vis = optimize.visualize_classes(model, _config(model, steps), progress=False)
-        times[steps] = time.perf_counter() - t
-    n_images = vis.images.shape[0] * vis.images.shape[1]
-    ms = 1000 * (times[long] - times[short]) / (long - short)
+        out = run(*state, targets, tf.ones(len(targets), tf.bool), tf.zeros(len(targets), tf.int32),
+                  tf.constant(i * n), tf.constant(n))
+        out[0].numpy()
+        laps.append(time.perf_counter() - t)
+        state = list(out[:3])
+    ms = 1000 * float(np.median(laps[1:])) / n
+    n_images = len(targets)
     out = {"model": args.model, "variant": variant, "batch": n_images, "ms_per_step": ms,
            "image_steps_per_s": n_images * 1000 / ms, "rss_after_build_mib": rss_built,
-           "steps_timed": long - short}
+           "steps_timed": calls * n, "ms_laps": [1000 * t / n for t in laps[1:]]}
     if variant == "default":
         fwd, both = graph_flops(model, model.input_shape)
         out.update(forward_gflop_per_image=fwd / 1e9, step_gflop_per_image=both / 1e9,
@@ -231,9 +233,11 @@ def scale_runs(quick: bool) -> list[dict]:
         config = CACHE / f"scale_{n}.yaml"
         out = CACHE / f"scale_{n}_report"
         concepts = ROOT / "audit" / "demo" / "assets" / "concepts"
+        names = CACHE / "cnn1000_classes.txt"
+        names.write_text("".join(f"c{i}\n" for i in range(1000)))
         config.write_text(
-            f"model: {{path: {model}, input_range: [0, 1]}}\n"
-            f"visualize: {{classes: [{', '.join(str(i) for i in range(n))}], restarts: 1, steps: 32,"
+            f"model: {{path: {model}, classes_file: {names}, input_range: [0, 1]}}\n"
+            f"visualize: {{classes: [{', '.join(f'c{i}' for i in range(n))}], restarts: 1, steps: 32,"
             f" memory_budget_mb: 256}}\n"
             f"concepts: {{negatives: {concepts / '_random'}, bank: {{arm: {{examples: {concepts / 'arm'}}}}}}}\n"
             f"layer_gallery: false\n"
@@ -307,33 +311,35 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true", help="fewer steps, no convergence, no 1000-class run")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speed.json"))
     args = ap.parse_args(argv)
     if args.child:
         Path(args.json).write_text(json.dumps(CHILDREN[args.child](args)))
         return 0
 
+    models = [m for m in args.models.split(",") if m in MODELS]
     started = time.perf_counter()
     result = {"machine": machine(), "batch": BATCH, "matmul": run_child("--child", "matmul")}
     print(f"matmul peak: {result['matmul'].get('gflops', float('nan')):.0f} GFLOP/s", flush=True)
-    for m in MODELS:  # make the shared weight files before the peers need them
+    for m in models:  # make the shared weight files before the peers need them
         if m != "demo" and not weights_file(m).exists():
             run_child("--child", "engine", "--model", m, "--quick")
     result["engine"] = []
-    for m in MODELS:
+    for m in models:
         row = run_child("--child", "engine", "--model", m, *(["--quick"] if args.quick else []))
         result["engine"].append(row)
         print(f"engine {m}: {row.get('ms_per_step', float('nan')):.1f} ms/step", flush=True)
     result["variants"] = []
-    for variant in ("sync-every-step", "threads-2-1", "xla"):
-        for m in ("mobilenetv2", "demo"):
+    for variant in ("sync-every-step", "threads-2-1"):
+        for m in [m for m in ("mobilenetv2", "demo") if m in models]:
             row = run_child("--child", "engine", "--model", m, "--variant", variant, "--quick")
             result["variants"].append(row)
             print(f"variant {variant} {m}: {row.get('ms_per_step', float('nan')):.1f} ms/step", flush=True)
     result["peers"] = []
     if not args.no_peers:
         for tool, py in peers_python().items():
-            for m in MODELS:
+            for m in models:
                 for settings in ("defaults", "bare"):
                     extra = ["--weights", str(weights_file(m))] if m != "demo" else []
                     # peers' convergence on the demo only: their default 200-256 steps take 10-15 min on a 224 model
@@ -369,7 +375,7 @@ def markdown(r: dict) -> str:
              "x engine speed | steps to p 0.99 (median) |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     engine = {row.get("model"): row for row in r["engine"]}
-    for model in MODELS:
+    for model in [m for m in MODELS if m in engine]:
         e = engine.get(model, {})
         rows = [("audit engine", "default", e)] + [(p["tool"], p["settings"], p) for p in r["peers"]
                                                   if p.get("model") == model]
