@@ -366,7 +366,11 @@ def main(argv=None) -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    # one line per check row keeps the file diffable and small
+    rows_text = ",\n".join(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+                            for row in result.pop("rows"))
+    out.write_text(json.dumps(result, indent=1)[:-2] + f',\n "rows": [\n{rows_text}\n ]\n}}\n')
+    result["rows"] = json.loads(out.read_text())["rows"]
     table = markdown(result)
     out.with_suffix(".md").write_text(table)
     print(table)
