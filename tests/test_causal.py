@@ -82,4 +82,5 @@ def test_a_causal_check_is_decided_by_the_causal_test_and_reported(tmp_path, dem
     assert checks[("racket", "stripes")]["level"] == "pass"
     assert checks[("dumbbell", "watermark")]["causal_flip"] is None  # no cutouts given
     assert result["concepts"]["probes"]["count"] == 90
-    assert "Causal test" in (tmp_path / "out" / "index.html").read_text()
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "pasting the concept into probe images" in html and "causal flip (control)" in html
