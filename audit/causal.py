@@ -11,7 +11,8 @@ difference is what the concept's own pixels do.
 Per (class, concept): the flip rate (share of probes not already predicted as the class that
 the concept paste turns into it) minus the control paste's flip rate, and a one-sided paired
 t-test on the rise of the class's log-probability (concept paste minus control paste, averaged
-per probe).
+per probe). The flip rate counts only probes not already predicted as the class (they cannot
+flip to it); the log-probability test uses every probe (a paste can still raise the class there).
 """
 
 from __future__ import annotations

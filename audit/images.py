@@ -70,13 +70,18 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def load_folder(folder: Path, size: tuple[int, int], channels: int, key: str,
-                limit: int | None = None, alpha: bool = False) -> np.ndarray:
+                limit: int | None = None, alpha: bool = False, sample_seed: int | None = None) -> np.ndarray:
     """Every image in `folder`, resized to the model input, as float32 in [0, 1]
-    (with `alpha`: RGBA cutouts, the last channel their opacity)."""
+    (with `alpha`: RGBA cutouts, the last channel their opacity). Over `limit`: the first
+    files by name, or with `sample_seed` a seeded random sample (files named by class must
+    not leave whole classes out)."""
     paths = list_images(folder)
     if not paths:
         raise UserError(f"{key}: folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                         "add example images or fix the path")
-    if limit is not None:
+    if limit is not None and sample_seed is not None and len(paths) > limit:
+        rng = np.random.default_rng([sample_seed, 13])
+        paths = [paths[i] for i in sorted(rng.choice(len(paths), limit, replace=False))]
+    elif limit is not None:
         paths = paths[:limit]
     return np.stack([load_image(p, channels, key, size, alpha) for p in paths])

@@ -155,7 +155,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                                alpha=True) for c in cfg.concepts.bank]
         probes = None
         if cfg.concepts.probes is not None:
-            probes = load_folder(cfg.concepts.probes, size, ch, "concepts.probes", cfg.concepts.max_examples)
+            probes = load_folder(cfg.concepts.probes, size, ch, "concepts.probes", cfg.concepts.max_examples,
+                                 sample_seed=cfg.visualize.seed)
             if len(probes) < 20:
                 raise UserError(f"concepts.probes: only {len(probes)} images in {cfg.concepts.probes}; give at "
                                 "least 20 (100+ recommended) in-distribution images")

@@ -84,3 +84,15 @@ def test_a_causal_check_is_decided_by_the_causal_test_and_reported(tmp_path, dem
     assert result["concepts"]["probes"]["count"] == 90
     html = (tmp_path / "out" / "index.html").read_text()
     assert "pasting the concept into probe images" in html and "causal flip (control)" in html
+
+
+def test_probes_over_the_limit_are_a_seeded_sample_not_the_first_files(tmp_path):
+    from audit.images import save_png
+
+    for cls in ("a", "b", "c"):  # files named by class: the first 6 by name would all be "a"
+        for i in range(6):
+            save_png(tmp_path / f"{cls}_{i}.png", np.full((8, 8, 3), {"a": 0.0, "b": 0.5, "c": 1.0}[cls]))
+    picked = load_folder(tmp_path, (8, 8), 3, "probes", limit=6, sample_seed=0)
+    again = load_folder(tmp_path, (8, 8), 3, "probes", limit=6, sample_seed=0)
+    assert len(picked) == 6 and np.array_equal(picked, again)
+    assert len({float(v) for v in picked[:, 0, 0, 0]}) > 1  # more than one class

@@ -350,7 +350,7 @@ def main(argv=None) -> int:
         "design": {"rhos": sorted({m["rho"] for m in models.values()}), "archs": sorted({m["arch"] for m in models.values()}),
                    "train_seeds": sorted({m["seed"] for m in models.values()}), "audit_seeds": list(audit_seeds),
                    "variants": {v: VARIANTS[v] for v in variants}, "relies_if_flip_rate_at_least": RELIES,
-                   "train_per_class": TRAIN_PER_CLASS, "test_per_class": TEST_PER_CLASS, "epochs": EPOCHS,
+                   "audit_code_version": code_version(), "train_per_class": TRAIN_PER_CLASS, "test_per_class": TEST_PER_CLASS, "epochs": EPOCHS,
                    "smoke": args.smoke},
         "models": [{"name": n, "arch": m["arch"], "rho": m["rho"], "train_seed": m["seed"],
                     "clean_accuracy": m["truth"]["clean_accuracy"], "cue_only": m["truth"]["cue_only"],
@@ -391,7 +391,8 @@ def markdown(r: dict) -> str:
     m, d = r["machine"], r["design"]
     lines = [f"Validity benchmark, {m['date']}, {m['cpu']} ({m['cores']} cores): {len(r['models'])} models "
              f"(rho {', '.join(f'{x:g}' for x in d['rhos'])} x {', '.join(d['archs'])} x training seeds "
-             f"{d['train_seeds']}), audit seeds {d['audit_seeds']}, {r['seconds']['total'] / 60:.1f} min.", "",
+             f"{d['train_seeds']}), audit seeds {d['audit_seeds']}; this invocation {r['seconds']['total']:.0f} s "
+             f"(models, ground truth and audits are reused from the cache when present).", "",
              "| variant | AUROC (gate score / cue d / vis effect) | recall, planted rho >= 0.9 | recall, relying | "
              "false positives on controls | warnings on controls | fails where not relying | "
              "Spearman score~flip (planted / all) | seed agreement |",
