@@ -61,23 +61,23 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
     shape = (C, K)
     out = {name: np.full(shape, np.nan) for name in ("flip", "flip_control", "effect", "logp_rise", "p")}
     n = len(probes) * PASTES_PER_PROBE
-    base_pred = _log_probs(model, probes).argmax(1)
+    probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
+    # a paste of a probe already seen as the class cannot flip to it: per class, the pastes that count
+    eligible = _log_probs(model, probes).argmax(1)[probe_idx][None, :] != np.asarray(class_indices)[:, None]
     for k, cut in enumerate(cutouts):
         if cut is None:
             continue
         rng = np.random.default_rng([seed, 11, k])
-        probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
         cut_idx = rng.integers(0, len(cut), n)
         fill_idx = rng.integers(0, len(negatives), n)
         rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
         with_concept = _log_probs(model, paste(probes[probe_idx], rgb, alpha))
         with_control = _log_probs(model, paste(probes[probe_idx], negatives[fill_idx], alpha))
         for c, cls in enumerate(class_indices):
-            eligible = base_pred[probe_idx] != cls  # a probe already seen as the class cannot flip to it
-            if not eligible.any():
+            if not eligible[c].any():
                 continue
-            out["flip"][c, k] = float((with_concept.argmax(1)[eligible] == cls).mean())
-            out["flip_control"][c, k] = float((with_control.argmax(1)[eligible] == cls).mean())
+            out["flip"][c, k] = float((with_concept.argmax(1)[eligible[c]] == cls).mean())
+            out["flip_control"][c, k] = float((with_control.argmax(1)[eligible[c]] == cls).mean())
             rise = with_concept[:, cls] - with_control[:, cls]
             out["logp_rise"][c, k] = float(rise.mean())
             # the pastes of one probe share it: test per-probe means, one value per probe
