@@ -4,7 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test demo-assets bench-speed bench-validity clean
+.PHONY: setup system-deps demo test demo-assets bench-speed bench-validity clean
+
+# Debian packages the tests and the real-network demo use: a real browser for the HTML report's
+# test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
+DEBS := chromium fonts-wqy-zenhei fonts-dejavu-core
+system-deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "installing Debian packages: $$missing"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing Debian packages (install them): $$missing"; fi; fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +32,7 @@ demo: $(STAMP)
 	  if [ $$code -ne 0 ]; then echo "demo: expected the control model to pass (exit 0), got $$code"; exit 1; fi
 	@echo "demo report: $(CURDIR)/reports/demo/index.html  (control: $(CURDIR)/reports/demo_control/index.html)"
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q tests
 
 # Rebuild the embedded demo data and models from scratch (about 5 minutes on 2 cores).
