@@ -48,6 +48,7 @@ def _cmd_run(args) -> int:
     from audit import ci
 
     cfg = load_config(args.config)  # validate before paying for TensorFlow's import
+    cfg = _with_execution_flags(cfg, args)
     _quiet_tensorflow()
     from audit.pipeline import run_audit
 
@@ -91,6 +92,20 @@ def _cmd_run(args) -> int:
                   f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
     print(f"report: {out / 'index.html'}  (history: {history})")
     return code
+
+
+def _with_execution_flags(cfg, args):
+    """--backend/--address/--workers override the config's `execution:` section (same results, so
+    the same config can run locally or on a cluster)."""
+    import dataclasses
+
+    from audit.execution import parse_execution
+
+    flags = {"backend": args.backend, "address": args.address, "workers": args.workers}
+    if all(v is None for v in flags.values()):
+        return cfg
+    merged = {**dataclasses.asdict(cfg.execution), **{k: v for k, v in flags.items() if v is not None}}
+    return dataclasses.replace(cfg, execution=parse_execution(merged, "command line"))
 
 
 def _cmd_dream(args) -> int:
@@ -146,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-history", action="store_true",
                      help="do not add this run to history.json/index.html in the folder above the report")
+    run.add_argument("--backend", choices=("local", "ray"), help="where class visualization runs (overrides "
+                     "execution.backend)")
+    run.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start Ray on this machine)")
+    run.add_argument("--workers", type=int, help="Ray workers (actors), each loading the model once")
     run.set_defaults(func=_cmd_run)
     dream = sub.add_parser("dream", help="DeepDream: amplify what a layer, channels or a class see in an image",
                            description="Give a CONFIG with a `dream:` section, or flags that build one.")

@@ -19,6 +19,7 @@ import yaml
 
 from audit.dream import DreamSettings
 from audit.errors import UserError
+from audit.execution.settings import ExecutionConfig, parse_execution
 
 PREPROCESSING = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "resnet50", "resnet", "resnet_v2", "vgg16", "vgg19",
                  "inception_v3", "xception", "densenet", "efficientnet", "efficientnet_v2",
@@ -124,6 +125,7 @@ class Config:
     gate: GateConfig
     layer_gallery: GalleryConfig | None
     report: ReportConfig
+    execution: ExecutionConfig = ExecutionConfig()  # where the per-class work runs (local or Ray)
 
 
 class _Section:
@@ -444,6 +446,8 @@ def load_config(path: str | Path) -> Config:
     gate = _gate(top.section("gate"))
     gallery = _gallery(top, visualize.seed)
     report = _report(top.section("report"), file)
+    top.used.add("execution")
+    execution = parse_execution(top.data.get("execution"), str(file))
     top.finish()
     # without names (an application's ImageNet head), classes are called by their index: "0", "1", ...
     for key, names in [("visualize.classes", visualize.classes or ())] + [
@@ -454,4 +458,4 @@ def load_config(path: str | Path) -> Config:
             raise UserError(f"{file}: {key}: the model's classes are not named; use class indices "
                             "or add `model.classes_file`")
     return Config(file.resolve(), hashlib.sha256(text).hexdigest(), data, model, visualize, concepts, gate,
-                  gallery, report)
+                  gallery, report, execution)

@@ -23,7 +23,8 @@ from audit.errors import UserError
 from audit.findings import gate_checks
 from audit.images import load_folder, save_png
 from audit.model import LoadedModel, file_sha256, load_model
-from audit.optimize import Visualizations, visualize_classes
+from audit.execution.shards import preflight, visualize
+from audit.optimize import Visualizations
 from audit.outputs import check_replaceable, staged_folder
 from audit.report import render_all
 from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
@@ -66,6 +67,13 @@ def provenance(config_path: Path, config_sha256: str, seed: int) -> dict:
         "platform": platform.platform(), "git_commit": _git_commit(config_path.parent),
         "config_sha256": config_sha256, "seed": seed, "command": " ".join(sys.argv[1:]) or None,
     }
+
+
+def execution_record(cfg: Config) -> dict:
+    """Where the work ran: provenance, not a result (a Ray run and a local run agree on results)."""
+    e = cfg.execution
+    return {"backend": e.backend, **({"address": e.address or "local instance", "workers": e.workers,
+                                      "retries": e.retries} if e.backend == "ray" else {})}
 
 
 def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list[ConceptSet],
@@ -123,6 +131,7 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
     tf.config.experimental.enable_op_determinism()
     out = Path(out) if out is not None else cfg.report.out
     check_replaceable(out)  # before the work, not after it
+    preflight(cfg.execution)
     try:
         return _run(cfg, out, progress, log, baseline)
     except UserError as exc:
@@ -161,7 +170,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                 raise UserError(f"concepts.probes: only {len(probes)} images in {cfg.concepts.probes}; give at "
                                 "least 20 (100+ recommended) in-distribution images")
     with timer.stage("visualize"):
-        vis = visualize_classes(model, cfg.visualize, progress=progress)
+        vis = visualize(model, cfg.model, cfg.concepts.layer, cfg.visualize, cfg.execution, progress, log)
     with timer.stage("score concepts"):
         scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed)
     causal = None
@@ -226,7 +235,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                      "causal": {"fail": vars(cfg.gate.causal_fail), "warn": vars(cfg.gate.causal_warn)}},
             "baseline": None,
             "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
-            "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started},
+            "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started,
+                           "execution": execution_record(cfg)},
             "meanings": MEANINGS,
             "timing_seconds": {**timer.seconds, **concept_seconds},
         }

@@ -1,0 +1,114 @@
+"""The Ray backend: one actor per worker loads the model once and visualizes class shards.
+
+The driver connects to a cluster (`address: auto` or HOST:PORT) or starts a Ray instance on
+this machine, creates `workers` actors (one GPU each when the cluster has GPUs), hands them
+shards through an ordered pool, and gets back plain numpy arrays. A worker that dies is
+restarted and its shard retried (`retries`); when a shard still cannot finish, the error
+propagates and the audit fails closed (exit 3, crash report).
+
+Fault injection for the tests: AUDIT_FAULT_KILL_WORKER=<file> makes the first worker that
+starts a shard while <file> does not exist create it and exit hard (a real process death);
+AUDIT_FAULT_KILL_WORKER=always makes every shard kill its worker.
+"""
+
+from __future__ import annotations
+
+import os
+
+from audit.errors import UserError
+
+FAULT_ENV = "AUDIT_FAULT_KILL_WORKER"
+
+
+def _maybe_die() -> None:
+    target = os.environ.get(FAULT_ENV)
+    if not target:
+        return
+    if target == "always":
+        os._exit(17)
+    try:
+        fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # only one worker wins the race
+    except FileExistsError:
+        return
+    os.close(fd)
+    os._exit(17)
+
+
+class VisualizeWorker:
+    """Holds one loaded model; visualizes the shards it is given."""
+
+    def __init__(self, model_cfg, layer: str):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
+        from audit.model import load_model
+
+        tf.config.experimental.enable_op_determinism()  # as the driver does: same seed, same images
+        self.model = load_model(model_cfg, layer)
+
+    def visualize(self, cfg):
+        from audit.optimize import visualize_classes
+
+        _maybe_die()
+        return visualize_classes(self.model, cfg, progress=False)
+
+
+def check_reachable(address: str) -> None:
+    """Ray's own connect retries for minutes against a dead address: fail in seconds instead."""
+    import socket
+
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            return
+    except (OSError, ValueError):
+        raise UserError(f"execution.address: cannot connect to a Ray cluster at {address}; "
+                        "start one (`ray start --head`) or fix the address (HOST:PORT or auto)") from None
+
+
+def _connect(execution, log):
+    import ray
+
+    env = {k: v for k, v in os.environ.items() if k == FAULT_ENV or k.startswith("TF_CPP")}
+    runtime_env = {"env_vars": env} if env else None
+    if ray.is_initialized():
+        return False
+    if execution.address:
+        check_reachable(execution.address)
+        try:
+            ray.init(address=execution.address, runtime_env=runtime_env, log_to_driver=False,
+                     logging_level="ERROR")
+        except ConnectionError:
+            raise UserError(f"execution.address: cannot connect to a Ray cluster at {execution.address}; "
+                            "start one (`ray start --head`) or fix the address") from None
+        log(f"  ray: connected to {execution.address} ({ray.cluster_resources().get('CPU', 0):.0f} CPUs)")
+    else:
+        ray.init(num_cpus=execution.workers, runtime_env=runtime_env, log_to_driver=False,
+                 include_dashboard=False, logging_level="ERROR")
+        log(f"  ray: started a local instance with {execution.workers} worker CPUs")
+    return True
+
+
+def visualize_on_ray(model_cfg, layer: str, shard_cfgs: list, execution, log) -> list:
+    """Visualizations of each shard config, in the given order."""
+    import ray
+    from ray.util import ActorPool
+
+    started = _connect(execution, log)
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        options = {"num_cpus": 1, "num_gpus": 1 if gpus >= 1 else 0,
+                   "max_restarts": execution.retries, "max_task_retries": execution.retries}
+        actor = ray.remote(VisualizeWorker).options(**options)
+        workers = [actor.remote(model_cfg, layer) for _ in range(execution.workers)]
+        pool = ActorPool(workers)
+        results = list(pool.map(lambda w, cfg: w.visualize.remote(cfg), shard_cfgs))
+        for w in workers:
+            ray.kill(w)
+        return results
+    finally:
+        if started:
+            ray.shutdown()
+

@@ -1,0 +1,49 @@
+"""The `execution:` section: which backend runs the per-class work, and how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from audit.errors import UserError
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    backend: str = "local"       # local | ray
+    address: str | None = None   # ray: None = start a Ray instance on this machine; "auto"; "HOST:PORT"
+    workers: int = 2             # ray: actors, each with the model loaded once
+    retries: int = 2             # ray: restarts of a dead worker (and retries of its shard)
+    shards_per_worker: int = 2   # ray: shards are smaller than workers' share, so a slow one is balanced
+
+
+def parse_execution(data, where: str) -> ExecutionConfig:
+    """The `execution:` section (or the same from CLI flags), validated; `where` names the source."""
+    if data is None:
+        return ExecutionConfig()
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: execution: must be a mapping; write e.g. `execution: {{backend: ray, workers: 2}}`")
+    allowed = {"backend", "address", "workers", "retries", "shards_per_worker"}
+    for key in data:
+        if key not in allowed:
+            raise UserError(f"{where}: execution.{key}: unknown key; allowed keys: {', '.join(sorted(allowed))}")
+    backend = data.get("backend", "local")
+    if backend not in BACKENDS:
+        raise UserError(f"{where}: execution.backend: invalid value {backend!r}; use `local` or `ray`")
+    address = data.get("address")
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise UserError(f"{where}: execution.address: must be `auto` or HOST:PORT; omit it to start Ray locally")
+    out = {}
+    for key, lo, hi in (("workers", 1, 4096), ("retries", 0, 100), ("shards_per_worker", 1, 1000)):
+        value = data.get(key, getattr(ExecutionConfig, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise UserError(f"{where}: execution.{key}: invalid value {value!r}; use a whole number from {lo} to {hi}")
+        out[key] = value
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UserError(f"{where}: execution.backend: Ray is not installed; "
+                            "install it (`pip install ray`) or use `backend: local`") from None
+    return ExecutionConfig(backend=backend, address=address, **out)
