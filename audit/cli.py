@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -44,11 +46,13 @@ def _cmd_validate(args) -> int:
 
 def _cmd_run(args) -> int:
     from audit.config import load_config
+    from audit.outputs import check_replaceable
 
     from audit import ci
 
     cfg = load_config(args.config)  # validate before paying for TensorFlow's import
     cfg = _with_execution_flags(cfg, args)
+    check_replaceable(args.out or cfg.report.out)
     _quiet_tensorflow()
     from audit.pipeline import run_audit
 
@@ -64,34 +68,65 @@ def _cmd_run(args) -> int:
         except Exception:  # noqa: BLE001 - the crash itself is what must be reported
             pass
         raise
-    from audit.history import record_run
-
+    # The report is written and `code` is its verdict. What follows is convenience (history page,
+    # CI annotations, step summary, the printed summary): a failure there is a warning, never a
+    # different exit code.
     history = "off"
     if not args.no_history:
-        try:
-            history = record_run(result, out)
-        except OSError as exc:  # the history is a convenience: it never changes the verdict
-            history = f"not updated ({exc})"
+        history = _convenience("the run history was not updated", lambda: _record_history(result, out)) or \
+            "not updated"
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in ci.github_annotations(result):
-            print(line)
-    ci.append_step_summary((out / "summary.md").read_text())
+        _convenience("GitHub annotations were not printed", lambda: _print_lines(ci.github_annotations(result)))
+    _convenience("$GITHUB_STEP_SUMMARY was not written",
+                 lambda: ci.append_step_summary((out / "summary.md").read_text(encoding="utf-8")))
+    _convenience("the summary was not printed", lambda: _print_summary(result, out, history))
+    return code
+
+
+def _record_history(result: dict, out: Path):
+    from audit.history import record_run
+
+    return record_run(result, out)
+
+
+def _convenience(what: str, action):
+    """Run a step that must not change the exit code; a failure becomes one warning line."""
+    try:
+        return action()
+    except Exception as exc:  # noqa: BLE001 - the verdict is already written and stands
+        try:
+            print(f"audit: warning: {what}: {_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - e.g. stderr closed
+            pass
+        return None
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def _num(value) -> str:
+    return "n/a" if not isinstance(value, (int, float)) else f"{value:.2f}"
+
+
+def _print_summary(result: dict, out: Path, history) -> None:
     s = result["summary"]
-    print(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
-          f"{s['allowed']} allowed" + (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else ""))
+    print(_one_line(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
+                    f"{s['allowed']} allowed" +
+                    (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else "")))
     for f in result["findings"][:10]:
-        print(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
-              f"(cue d {f['cue_d']:.2f}, vis effect {f['vis_effect']:.2f})")
+        print(_one_line(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
+                        f"(cue d {_num(f['cue_d'])}, vis effect {_num(f['vis_effect'])})"))
     base = result["baseline"]
     if base["state"] != "none":
-        print(f"baseline: {base['state']}: {base['reason']}")
+        print(_one_line(f"baseline: {base['state']}: {base['reason']}"))
         for f in base.get("new_findings", []):
-            print(f"  new finding since baseline: {f['concept']} in {f['class_name']} ({f['level']})")
+            print(_one_line(f"  new finding since baseline: {f['concept']} in {f['class_name']} ({f['level']})"))
         for r in base.get("regressions", []):
-            print(f"  regression: {r['metric']} of {r['class_name']} x {r['concept']} rose "
-                  f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
-    print(f"report: {out / 'index.html'}  (history: {history})")
-    return code
+            print(_one_line(f"  regression: {r['metric']} of {r['class_name']} x {r['concept']} rose "
+                            f"{_num(r['baseline'])} -> {_num(r['candidate'])}"))
+    print(_one_line(f"report: {out / 'index.html'}  (history: {history})"))
 
 
 def _with_execution_flags(cfg, args):
@@ -111,7 +146,10 @@ def _with_execution_flags(cfg, args):
 def _cmd_dream(args) -> int:
     from audit.dream_config import dream_config_from_flags, load_dream_config
 
+    from audit.outputs import check_replaceable
+
     cfg = load_dream_config(args.config) if args.config else dream_config_from_flags(args, Path.cwd())
+    check_replaceable(args.out if args.config and args.out else cfg.report.out)  # before TensorFlow's import
     _quiet_tensorflow()
     from audit.dream_run import run_dream
 
@@ -121,8 +159,8 @@ def _cmd_dream(args) -> int:
     except UserError as exc:
         source = str(args.config) if args.config else "audit dream"
         raise UserError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
-    print(f"dream: {out / 'images' / 'dream.png'}")
-    print(f"report: {out / 'index.html'}")
+    print(_one_line(f"dream: {out / 'images' / 'dream.png'}"))
+    print(_one_line(f"report: {out / 'index.html'}"))
     return 0
 
 
@@ -200,15 +238,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_MESSAGE = 2000
+
+
+def _one_line(text: str) -> str:
+    """A message on one line of bounded length: control characters (a newline in a file name)
+    are shown escaped, never executed by a terminal or split into two lines."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
+
+
+def _flush_stdout() -> None:
+    """A closed stdout (`audit run ... | head -1`) must not turn the verdict into another exit code."""
     try:
-        return args.func(args)
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI cancellations and timeouts send) or SIGHUP: handled like Ctrl-C, so the
+    staging folder is removed and the previous report stays as it was."""
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name with undecodable bytes must not crash a print
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    args = build_parser().parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+    try:
+        code = args.func(args)
+        _flush_stdout()
+        return code
     except UserError as exc:
-        print(f"audit: error: {exc}", file=sys.stderr)
+        print(f"audit: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("audit: interrupted; no report was written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            name = signal.Signals(exc.args[0]).name
+            print(f"audit: terminated ({name}); no report was written, the previous one is untouched",
+                  file=sys.stderr)
+            return 128 + exc.args[0]
+        print("audit: interrupted; no report was written, the previous one is untouched", file=sys.stderr)
         return 130
     except Exception as exc:  # the gate fails closed on anything unexpected
         traceback.print_exc()

@@ -7,6 +7,7 @@ Inner code trusts these values.
 
 from __future__ import annotations
 
+import collections
 import difflib
 import hashlib
 import math
@@ -15,17 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from audit.dream import DreamSettings
 from audit.errors import UserError
 from audit.execution.settings import ExecutionConfig, parse_execution
+from audit.yaml_input import parse_yaml, short_repr
 
 PREPROCESSING = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "resnet50", "resnet", "resnet_v2", "vgg16", "vgg19",
                  "inception_v3", "xception", "densenet", "efficientnet", "efficientnet_v2",
                  "convnext", "nasnet", "inception_resnet_v2", "regnet")
 EVIDENCE = ("visualization", "cue", "both", "either")
 CONCEPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# Upper bounds that stop a typo (or a hostile config) from asking for days of work or
+# gigabytes of memory before anything is checked; far above any sensible audit.
+MAX_RESTARTS = 1000
+MAX_STEPS = 100_000
+MAX_EXAMPLES = 100_000
+MAX_RANDOM_DIRECTIONS = 100_000
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -159,10 +166,12 @@ class _Section:
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if bool not in kinds and isinstance(value, bool) or not isinstance(value, kinds):
             want = " or ".join(k.__name__ for k in kinds)
-            self.fail(self.key(name), f"must be {want}, got {type(value).__name__} {value!r}",
+            self.fail(self.key(name), f"must be {want}, got {type(value).__name__} {short_repr(value)}",
                       fix or "fix its type")
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(self.key(name), f"must be a finite number, got {value!r}", fix or "give a number")
         if check is not None and not check(value):
-            self.fail(self.key(name), f"invalid value {value!r}", fix)
+            self.fail(self.key(name), f"invalid value {short_repr(value)}", fix)
         return value
 
     def section(self, name: str) -> "_Section":
@@ -180,6 +189,15 @@ class _Section:
         if must == "dir" and not p.is_dir():
             self.fail(self.key(name), f"{raw} is not a folder (resolved to {p})",
                       "point it at a folder of example images")
+        if must == "dir":
+            from audit.images import list_images
+
+            try:  # a FIFO or device named like an image would hang the run when read
+                list_images(p, self.key(name))
+            except UserError as exc:
+                raise UserError(f"{self.file}: {exc}") from None
+        if must == "file" and not p.is_file():
+            self.fail(self.key(name), f"{raw} is not a regular file (resolved to {p})", "give a file")
         return p
 
     def finish(self) -> None:
@@ -190,8 +208,8 @@ class _Section:
                 self.fail(self.key(str(name)), "unknown key", hint)
 
 
-def _positive(v) -> bool:
-    return v > 0
+def _within(low, high):
+    return lambda v: low <= v <= high
 
 
 def _names(sec: _Section, name: str, fix: str) -> tuple[str, ...] | None:
@@ -201,9 +219,9 @@ def _names(sec: _Section, name: str, fix: str) -> tuple[str, ...] | None:
     if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
         sec.fail(sec.key(name), "must be a list of names", fix)
     names = tuple(str(v) for v in value)
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in collections.Counter(names).items() if count > 1)
     if repeated:
-        sec.fail(sec.key(name), f"{repeated[0]!r} is listed twice", "list each name once")
+        sec.fail(sec.key(name), f"{short_repr(repeated[0])} is listed twice", "list each name once")
     return names
 
 
@@ -213,7 +231,7 @@ def _names_or_keyword(sec: _Section, name: str, keyword: str, what: str) -> tupl
     value = sec.get(name, (str, list), default=keyword, fix=fix)
     if isinstance(value, str):
         if value != keyword:
-            sec.fail(sec.key(name), f"invalid value {value!r}", fix)
+            sec.fail(sec.key(name), f"invalid value {short_repr(value)}", fix)
         return None
     return _names(sec, name, fix)
 
@@ -230,24 +248,26 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
 
         if application not in APPLICATIONS:
             close = difflib.get_close_matches(application, list(APPLICATIONS), n=1)
-            sec.fail(sec.key("application"), f"unknown architecture {application!r}",
+            sec.fail(sec.key("application"), f"unknown architecture {short_repr(application)}",
                      f"did you mean `{close[0]}`?" if close else f"use one of: {', '.join(APPLICATIONS)}")
         weights = sec.get("weights", str, fix="write `imagenet`, a weights file path, or leave it out (random)")
         if weights is not None and weights != "imagenet":
-            weights = str(sec.path_value("weights"))
+            weights = str(sec.path_value("weights", must="file"))
         size = sec.get("input_size", list, fix="write it as [height, width]")
-        if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v >= 32 for v in size)):
-            sec.fail(sec.key("input_size"), f"invalid size {size!r}", "write it as [height, width], each >= 32")
+        if size is not None and (len(size) != 2 or not all(isinstance(v, int) and 32 <= v <= 4096 for v in size)):
+            sec.fail(sec.key("input_size"), f"invalid size {short_repr(size)}",
+                     "write it as [height, width], each from 32 to 4096")
         input_size = tuple(size) if size else None
     classes = _names(sec, "classes", "list the class names in output order, e.g. [cat, dog]")
-    classes_file = sec.path_value("classes_file", required=False)
+    classes_file = sec.path_value("classes_file", required=False, must="file")
     if classes is not None and classes_file is not None:
         sec.fail(sec.key("classes"), "both `classes` and `classes_file` are given", "keep one of them")
     if classes is None and classes_file is None and classes_required and application is None:
         sec.fail(sec.key("classes"), "is missing", "add `classes: [...]` or `classes_file: classes.txt`")
     if classes_file is not None:
         try:
-            classes = tuple(line.strip() for line in classes_file.read_text(encoding="utf-8").splitlines()
+            # utf-8-sig: a byte-order mark (Windows editors) must not become part of the first name
+            classes = tuple(line.strip() for line in classes_file.read_text(encoding="utf-8-sig").splitlines()
                             if line.strip())
         except (OSError, UnicodeDecodeError) as exc:
             sec.fail(sec.key("classes_file"), f"cannot read {classes_file} ({type(exc).__name__})",
@@ -259,7 +279,8 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
     rng = sec.get("input_range", list, fix="write it as [low, high], e.g. [0, 1] or [0, 255]")
     if rng is not None and (len(rng) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                      and math.isfinite(v) for v in rng) or rng[0] >= rng[1]):
-        sec.fail(sec.key("input_range"), f"invalid range {rng!r}", "write it as [low, high] with low < high")
+        sec.fail(sec.key("input_range"), f"invalid range {short_repr(rng)}",
+                 "write it as [low, high] with low < high")
     pre = sec.get("preprocessing", str, check=lambda v: v in PREPROCESSING,
                   fix=f"use one of: {', '.join(PREPROCESSING)}")
     if rng is not None and pre is not None:
@@ -270,6 +291,13 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
         sec.fail(sec.key("input_range"), "is missing",
                  "say what pixel values the model expects: `input_range: [0, 1]` or `preprocessing: NAME`")
     trust = sec.get("trust_code", bool, default=False)
+    if path is not None:
+        from audit.model_files import check_model_path
+
+        try:  # a SavedModel folder is code; a model file must not inflate when loaded
+            check_model_path(path, trust, sec.key("path"))
+        except UserError as exc:
+            raise UserError(f"{sec.file}: {exc}") from None
     sec.finish()
     return ModelConfig(path, classes, classes_file, tuple(float(v) for v in rng) if rng else None, pre, trust,
                        application, weights, input_size)
@@ -279,14 +307,17 @@ def _visualize(sec: _Section) -> VisualizeConfig:
     classes = _names_or_keyword(sec, "classes", "all", "class names")
     out = VisualizeConfig(
         classes=classes,
-        restarts=sec.get("restarts", int, 8, check=_positive, fix="use a whole number >= 1"),
-        steps=sec.get("steps", int, 128, check=_positive, fix="use a whole number >= 1"),
-        learning_rate=float(sec.get("learning_rate", (int, float), 0.05, check=_positive, fix="use a number > 0")),
-        seed=sec.get("seed", int, 0, check=lambda v: v >= 0, fix="use a whole number >= 0"),
-        jitter=sec.get("jitter", int, 0, check=lambda v: v >= 0, fix="use a whole number of pixels >= 0"),
-        total_variation=float(sec.get("total_variation", (int, float), 0.0, check=lambda v: v >= 0,
-                                      fix="use a number >= 0 (0 = off)")),
-        memory_budget_mb=sec.get("memory_budget_mb", int, 2048, check=_positive, fix="use megabytes > 0"),
+        restarts=sec.get("restarts", int, 8, check=_within(1, MAX_RESTARTS),
+                         fix=f"use a whole number from 1 to {MAX_RESTARTS}"),
+        steps=sec.get("steps", int, 128, check=_within(1, MAX_STEPS), fix=f"use a whole number from 1 to {MAX_STEPS}"),
+        learning_rate=float(sec.get("learning_rate", (int, float), 0.05, check=lambda v: 0 < v <= 1,
+                                    fix="use a number in (0, 1] (pixel units; the default is 0.05)")),
+        seed=sec.get("seed", int, 0, check=_within(0, MAX_SEED), fix=f"use a whole number from 0 to {MAX_SEED}"),
+        jitter=sec.get("jitter", int, 0, check=_within(0, 1024), fix="use a whole number of pixels from 0 to 1024"),
+        total_variation=float(sec.get("total_variation", (int, float), 0.0, check=_within(0, 1e6),
+                                      fix="use a number from 0 (off) to 1e6")),
+        memory_budget_mb=sec.get("memory_budget_mb", int, 2048, check=_within(1, 2**20),
+                                 fix="use megabytes from 1 to 1048576"),
         stop_probability=_stop_probability(sec),
     )
     sec.finish()
@@ -321,9 +352,10 @@ def _concepts(sec: _Section) -> ConceptsConfig:
         bank.append(ConceptConfig(str(name), examples, allowed, cutouts))
     out = ConceptsConfig(
         layer=layer, negatives=negatives, bank=tuple(bank),
-        max_examples=sec.get("max_examples", int, 200, check=lambda v: v >= 4, fix="use a whole number >= 4"),
-        random_directions=sec.get("random_directions", int, 500, check=lambda v: v >= 20,
-                                  fix="use a whole number >= 20"),
+        max_examples=sec.get("max_examples", int, 200, check=_within(4, MAX_EXAMPLES),
+                             fix=f"use a whole number from 4 to {MAX_EXAMPLES}"),
+        random_directions=sec.get("random_directions", int, 500, check=_within(20, MAX_RANDOM_DIRECTIONS),
+                                  fix=f"use a whole number from 20 to {MAX_RANDOM_DIRECTIONS}"),
         probes=sec.path_value("probes", required=False, must="dir"),
     )
     with_cutouts = [c.name for c in bank if c.cutouts is not None]
@@ -340,7 +372,7 @@ def _level(sec: _Section, default: GateLevel) -> GateLevel:
         if name.endswith("max_p"):
             got = sec.get(name, (int, float), value, check=lambda v: 0 < v <= 1, fix="use a probability in (0, 1]")
         else:
-            got = sec.get(name, (int, float), value, check=lambda v: v >= 0, fix="use an effect size >= 0")
+            got = sec.get(name, (int, float), value, check=_within(0, 1e6), fix="use a finite effect size >= 0")
         values[name] = float(got)
     sec.finish()
     return GateLevel(**values)
@@ -356,8 +388,8 @@ def _gate(sec: _Section) -> GateConfig:
     raw = sec.get("baseline", str, fix="give the path of the last released model's audit.json")
     baseline = (sec.file.parent / raw).resolve() if raw else None
     tol = sec.section("baseline_tolerance")
-    abs_tol = float(tol.get("abs", (int, float), 0.5, check=lambda v: v >= 0, fix="use an effect size >= 0"))
-    rel_tol = float(tol.get("rel", (int, float), 0.5, check=lambda v: v >= 0, fix="use a fraction >= 0"))
+    abs_tol = float(tol.get("abs", (int, float), 0.5, check=_within(0, 1e6), fix="use a finite effect size >= 0"))
+    rel_tol = float(tol.get("rel", (int, float), 0.5, check=_within(0, 1e6), fix="use a finite fraction >= 0"))
     tol.finish()
     on_missing = sec.get("baseline_missing", str, "fail", check=lambda v: v in ("fail", "warn"),
                          fix="use `fail` or `warn`")
@@ -380,19 +412,19 @@ def _causal_level(sec: _Section, default: CausalLevel) -> CausalLevel:
 
 
 def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = None) -> DreamSettings:
-    whole = lambda v: v >= 1  # noqa: E731
     out = DreamSettings(
-        octaves=sec.get("octaves", int, defaults.octaves, check=whole, fix="use a whole number >= 1"),
-        octave_scale=float(sec.get("octave_scale", (int, float), defaults.octave_scale, check=lambda v: v >= 1,
-                                   fix="use a number >= 1, e.g. 1.4")),
-        steps=sec.get("steps", int, defaults.steps, check=whole, fix="use a whole number >= 1"),
-        step_size=float(sec.get("step_size", (int, float), defaults.step_size, check=_positive,
-                                fix="use a number > 0, e.g. 0.02")),
-        smoothing=float(sec.get("smoothing", (int, float), defaults.smoothing, check=lambda v: v >= 0,
-                                fix="use a number >= 0 (0 = off)")),
-        jitter=sec.get("jitter", int, defaults.jitter, check=lambda v: v >= 0, fix="use pixels >= 0"),
-        seed=seed if seed is not None else sec.get("seed", int, defaults.seed, check=lambda v: v >= 0,
-                                                   fix="use a whole number >= 0"),
+        octaves=sec.get("octaves", int, defaults.octaves, check=_within(1, 12), fix="use a whole number from 1 to 12"),
+        octave_scale=float(sec.get("octave_scale", (int, float), defaults.octave_scale, check=_within(1, 4),
+                                   fix="use a number from 1 to 4, e.g. 1.4")),
+        steps=sec.get("steps", int, defaults.steps, check=_within(1, MAX_STEPS),
+                      fix=f"use a whole number from 1 to {MAX_STEPS}"),
+        step_size=float(sec.get("step_size", (int, float), defaults.step_size, check=lambda v: 0 < v <= 1,
+                                fix="use a number in (0, 1], e.g. 0.02")),
+        smoothing=float(sec.get("smoothing", (int, float), defaults.smoothing, check=_within(0, 1e6),
+                                fix="use a number from 0 (off) to 1e6")),
+        jitter=sec.get("jitter", int, defaults.jitter, check=_within(0, 1024), fix="use pixels from 0 to 1024"),
+        seed=seed if seed is not None else sec.get("seed", int, defaults.seed, check=_within(0, MAX_SEED),
+                                                   fix=f"use a whole number from 0 to {MAX_SEED}"),
     )
     return out
 
@@ -416,17 +448,17 @@ def _report(sec: _Section, file: Path) -> ReportConfig:
     return ReportConfig((file.parent / out).resolve(), title)
 
 
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
 def read_yaml(path: str | Path) -> tuple[Path, bytes, Any]:
     file = Path(path)
     if not file.is_file():
         raise UserError(f"{file}: config file not found; check the path")
+    if file.stat().st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"{file}: {file.stat().st_size / 2**20:.0f} MB is not a config file; give the YAML config")
     text = file.read_bytes()
-    try:
-        return file, text, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        raise UserError(f"{file}: {where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+    return file, text, parse_yaml(file, text)
 
 
 def check_class_names(file: Path, classes: tuple[str, ...], key: str, names) -> None:
@@ -434,7 +466,7 @@ def check_class_names(file: Path, classes: tuple[str, ...], key: str, names) -> 
         if n not in classes:
             close = difflib.get_close_matches(n, classes, n=1)
             hint = f"did you mean `{close[0]}`?" if close else "use names from model.classes"
-            raise UserError(f"{file}: {key}: unknown class {n!r}; {hint}")
+            raise UserError(f"{file}: {key}: unknown class {short_repr(n)}; {hint}")
 
 
 def load_config(path: str | Path) -> Config:

@@ -17,6 +17,7 @@ import numpy as np
 
 from audit.config import ModelConfig
 from audit.errors import UserError
+from audit.model_files import check_model_path
 
 # keras.applications module that owns each preprocessing name
 _PREPROCESS_MODULES = {
@@ -43,6 +44,7 @@ class LoadedModel:
     keras_model: object | None          # the loaded Keras model (None for a bare SavedModel)
     activation_bytes_per_image: int     # rough forward+backward memory, for chunking
     to_model_space: Callable            # tf: pixels in [0, 1] -> the model's input values
+    binary_head: bool = False           # one output unit z, audited as two classes with logits (-z/2, +z/2)
 
 
 def file_sha256(path: Path) -> str:
@@ -94,6 +96,46 @@ def _is_separate_squash(layer) -> bool:
     act_name = getattr(getattr(layer, "activation", None), "__name__", "")
     return isinstance(layer, keras.layers.Softmax) or (
         isinstance(layer, keras.layers.Activation) and act_name in ("softmax", "sigmoid"))
+
+
+def _final_activation(model) -> str:
+    """The name of the model's last activation ("softmax", "sigmoid", "linear", ...)."""
+    layer = _output_layer(model)
+    import keras
+
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", "linear")
+
+
+def check_head(n_out_shape: tuple, activation: str, cfg: ModelConfig, name: str) -> bool:
+    """Is the model a classifier the audit can read? Returns True for a binary head (one unit).
+    A single output is a binary classifier's score only when it is a sigmoid or the config names
+    two classes; otherwise (a regression, a bare score) no class can be audited: refused."""
+    if len(n_out_shape) != 2:
+        raise UserError(f"model.path: {name} outputs shape {tuple(n_out_shape)}, not one score per class "
+                        "(batch, classes); audit needs an image classifier")
+    if int(n_out_shape[-1]) != 1:
+        return False
+    two_names = cfg.classes is not None and len(cfg.classes) == 2
+    if activation == "sigmoid" and two_names:
+        return True
+    if activation == "sigmoid":
+        raise UserError(f"model.classes: {name} has one sigmoid output, a binary classifier; list two class "
+                        "names, the negative class first (e.g. [no_cat, cat])")
+    if activation in ("linear", "logit") and two_names:
+        return True  # the config says this single score is a binary classifier's logit
+    raise UserError(f"model.path: {name} has a single {activation} output: a regression or a bare score, not a "
+                    "classifier; audit needs a softmax over classes or one sigmoid unit (binary; list two class "
+                    "names, negative first)")
+
+
+def binary_logits(z):
+    """One logit z -> two-class logits (-z/2, +z/2): their softmax is exactly (1 - sigmoid(z),
+    sigmoid(z)), so the audit reads the logit against its negation."""
+    import tensorflow as tf
+
+    return tf.concat([-0.5 * z, 0.5 * z], axis=-1)
 
 
 def _strip_final_activation(model) -> str:
@@ -157,7 +199,7 @@ def _activation_bytes(model) -> int:
     return 4 * 3 * max(total, 1)  # float32, forward activations kept + gradients
 
 
-def _keras_forward(model, cfg: ModelConfig, layer_name: str):
+def _keras_forward(model, cfg: ModelConfig, layer_name: str, binary: bool = False):
     import keras
     import tensorflow as tf
 
@@ -173,7 +215,8 @@ def _keras_forward(model, cfg: ModelConfig, layer_name: str):
 
     def forward(pixels):
         feats, logits = graph(to_model_space(pixels), training=False)
-        return tf.convert_to_tensor(feats), tf.convert_to_tensor(logits)
+        logits = tf.convert_to_tensor(logits)
+        return tf.convert_to_tensor(feats), binary_logits(logits) if binary else logits
 
     return forward, logits_source, name
 
@@ -186,24 +229,47 @@ def _saved_model_forward(cfg: ModelConfig):
     try:
         obj = tf.saved_model.load(str(cfg.path))
         fn = obj.signatures["serving_default"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise UserError(f"model.path: cannot load SavedModel {cfg.path}: {str(exc).splitlines()[0]}; "
-                        "export it with a `serving_default` signature") from None
-    (arg_name, spec), = fn.structured_input_signature[1].items()
+    except Exception as exc:  # noqa: BLE001 - which of these are the file's fault is decided below
+        unregistered = "not registered" in str(exc)  # TensorFlow raises a RuntimeError for it
+        if not (unregistered or isinstance(exc, (OSError, KeyError, ValueError, tf.errors.OpError))):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fix = ("it needs TensorFlow ops this installation does not have (custom ops, or another TensorFlow "
+               "version); export it with standard ops" if unregistered else
+               "export it with a `serving_default` signature")
+        raise UserError(f"model.path: cannot load SavedModel {cfg.path}: {first[:200]}; {fix}") from None
+    inputs, outputs = fn.structured_input_signature[1], fn.structured_outputs
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(f"model.path: the SavedModel {cfg.path.name} takes {len(inputs)} inputs and gives "
+                        f"{len(outputs)} outputs; audit needs one image input and one class output")
+    (arg_name, spec), = inputs.items()
     shape = tuple(spec.shape)
+    _check_input(shape)
     to_model_space = pixel_transform(cfg)
-    probe = fn(**{arg_name: tf.cast(to_model_space(tf.fill((2,) + shape[1:], 0.5)), spec.dtype)})
+    probe_in = tf.concat([tf.fill((1,) + shape[1:], v) for v in (0.0, 0.5, 1.0)]
+                         + [tf.random.stateless_uniform((2,) + shape[1:], (0, 0))], 0)
+    probe = fn(**{arg_name: tf.cast(to_model_space(probe_in), spec.dtype)})
     (out_name, probe_out), = probe.items()
     p = probe_out.numpy()
-    is_prob = bool(np.all(p >= 0) and np.allclose(p.sum(-1), 1.0, atol=1e-3))
+    unit = bool(np.all(p >= 0) and np.all(p <= 1))
+    is_prob = bool(np.all(p >= 0) and np.allclose(p.sum(-1), 1.0, atol=1e-3)) and p.shape[-1] > 1
+    binary = check_head(p.shape, "sigmoid" if unit else "linear", cfg, cfg.path.name)
 
     def forward(pixels):
-        out = fn(**{arg_name: tf.cast(to_model_space(pixels), spec.dtype)})[out_name]
+        # through `obj`, not only `fn`: the signature's variables live as long as the loaded object
+        out = obj.signatures["serving_default"](**{arg_name: tf.cast(to_model_space(pixels), spec.dtype)})[out_name]
+        out = tf.cast(out, tf.float32)
+        if binary and unit:  # a sigmoid probability -> its logit
+            out = tf.math.log(tf.maximum(out, 1e-12)) - tf.math.log(tf.maximum(1.0 - out, 1e-12))
+        if binary:
+            out = binary_logits(out)
         logits = tf.math.log(tf.maximum(out, 1e-12)) if is_prob else out
         return logits, logits
 
-    source = "log of SavedModel probabilities" if is_prob else "raw SavedModel outputs"
-    return forward, source, shape
+    source = ("logit of the SavedModel's sigmoid probability, against its negation" if binary and unit else
+              "SavedModel's single output as a logit, against its negation" if binary else
+              "log of SavedModel probabilities" if is_prob else "raw SavedModel outputs")
+    return forward, source, shape, binary
 
 
 def load_model(cfg: ModelConfig, layer: str = "auto") -> LoadedModel:
@@ -216,6 +282,7 @@ def load_model(cfg: ModelConfig, layer: str = "auto") -> LoadedModel:
         return _from_keras(build_application(cfg.application, cfg.weights, cfg.input_size), cfg, layer,
                            f"{cfg.application} ({weights} weights)", Path(cfg.application), sha)
     path = cfg.path
+    check_model_path(path, cfg.trust_code)
     sha = file_sha256(path)
     if path.is_dir():
         return _from_saved_model(cfg, layer, sha)
@@ -232,7 +299,8 @@ def _check_input(shape) -> tuple[int, int, int]:
     return tuple(int(d) for d in shape[1:])
 
 
-def _class_names(cfg: ModelConfig, n_out: int) -> tuple[str, ...]:
+def _class_names(cfg: ModelConfig, n_out: int, binary: bool = False) -> tuple[str, ...]:
+    n_out = 2 if binary else n_out
     if cfg.classes is None:
         return tuple(str(i) for i in range(n_out))
     if n_out != len(cfg.classes):
@@ -246,31 +314,32 @@ def _from_keras(keras_model, cfg: ModelConfig, layer: str, name: str, path: Path
         raise UserError(f"model.path: {name} has {len(keras_model.inputs)} inputs and "
                         f"{len(keras_model.outputs)} outputs; audit needs one image input and one class output")
     input_shape = _check_input(tuple(keras_model.inputs[0].shape))
-    classes = _class_names(cfg, int(keras_model.outputs[0].shape[-1]))
-    forward, source, feature_layer = _keras_forward(keras_model, cfg, layer)
+    binary = check_head(tuple(keras_model.outputs[0].shape), _final_activation(keras_model), cfg, name)
+    classes = _class_names(cfg, int(keras_model.outputs[0].shape[-1]), binary)
+    forward, source, feature_layer = _keras_forward(keras_model, cfg, layer, binary)
+    if binary:
+        source += ", as a binary logit against its negation"
     return LoadedModel(name=name, path=path, sha256=sha, input_shape=input_shape, classes=classes,
                        logits_source=source, feature_layer=feature_layer, forward=forward, keras_model=keras_model,
                        activation_bytes_per_image=_activation_bytes(keras_model),
-                       to_model_space=pixel_transform(cfg))
+                       to_model_space=pixel_transform(cfg), binary_head=binary)
 
 
 def _from_saved_model(cfg: ModelConfig, layer: str, sha: str) -> LoadedModel:
     import tensorflow as tf
 
     path = cfg.path
-    if not (path / "saved_model.pb").exists():
-        raise UserError(f"model.path: {path} is a folder without saved_model.pb; "
-                        "give a .keras or .h5 file or a SavedModel folder")
     if layer != "auto":
         raise UserError("concepts.layer: a SavedModel folder does not expose its layers; "
                         "use `layer: auto` or give the model as a .keras file")
-    forward, source, shape = _saved_model_forward(cfg)
+    forward, source, shape, binary = _saved_model_forward(cfg)
     input_shape = _check_input(shape)
     _, logits = forward(tf.zeros((1,) + input_shape))
     return LoadedModel(name=path.name, path=path, sha256=sha, input_shape=input_shape,
                        classes=_class_names(cfg, int(logits.shape[-1])), logits_source=source,
                        feature_layer="(model outputs)", forward=forward, keras_model=None,
-                       activation_bytes_per_image=4 * 3 * 1_000_000, to_model_space=pixel_transform(cfg))
+                       activation_bytes_per_image=4 * 3 * 1_000_000, to_model_space=pixel_transform(cfg),
+                       binary_head=binary)
 
 
 def feature_map_layers(model: LoadedModel) -> list[str]:
@@ -303,6 +372,7 @@ def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callabl
         values = graph(model.to_model_space(pixels), training=False)
         if not isinstance(values, (list, tuple)):  # a single output comes back bare
             values = [values]
-        return dict(zip(layers, values[:-1])), values[-1]
+        logits = binary_logits(values[-1]) if model.binary_head else values[-1]
+        return dict(zip(layers, values[:-1])), logits
 
     return read

@@ -1,31 +1,202 @@
 """Writing a report folder atomically: everything goes to a hidden staging folder beside the
 target, which replaces the target only once complete. A crash leaves the previous report
-(or nothing), never a report that looks complete but is not."""
+(or nothing), never a report that looks complete but is not.
+
+A folder is replaced only when this tool wrote it: it holds a marker file with the tool's
+signature listing every file the tool put there, and nothing else. A file named `audit.json`
+is not proof (another tool may write one), and a user's file added to a report is never
+deleted with it. Swaps of the same folder by concurrent runs are serialized by a lock.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
+import json
 import os
+import re
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from audit.errors import UserError
 
+MARKER = ".audit-report"
+SIGNATURE = "audit report folder: written by the `audit` tool, replaced whole by its next run"
+# Reports written before the marker existed: only these names, and audit.json/dream.json must
+# carry this tool's provenance, so another tool's audit.json (or a user's file) never qualifies.
+LEGACY_FILES = re.compile(r"(audit\.json|dream\.json|index\.html|junit\.xml|summary\.md|scores\.csv|crash\.txt"
+                          r"|images/(classes|concepts|layers)/[^/]+\.png|images/(input|dream|guide)\.png)")
+# errors of the environment, not of the tool: a full disk, a read-only or forbidden folder
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
 
-REPORT_MARKERS = ("audit.json", "dream.json", "crash.txt")
+
+def _files(folder: Path) -> tuple[list[str], list[str]]:
+    """(regular files, everything else: folders, symlinks, FIFOs...) under folder, relative POSIX paths."""
+    files, other = [], []
+    for root, dirs, names in os.walk(folder):
+        for name in names + dirs:
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            (files if os.path.isfile(full) and not os.path.islink(full) else other).append(rel)
+    return sorted(files), sorted(other)
+
+
+def _manifest(folder: Path) -> list[str] | None:
+    """The files the marker says this tool wrote, or None when there is no valid marker."""
+    marker = folder / MARKER
+    if marker.is_symlink() or not marker.is_file() or marker.stat().st_size > 16 * 2**20:
+        return None
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("signature") != SIGNATURE or not isinstance(data.get("files"), list):
+        return None
+    return [f for f in data["files"] if isinstance(f, str)]
+
+
+def _legacy_report(folder: Path, files: list[str]) -> bool:
+    """An earlier version's report: only its own file names, with its own provenance inside."""
+    if not files or not all(LEGACY_FILES.fullmatch(f) for f in files):
+        return False
+    sources = [f for f in ("audit.json", "dream.json") if f in files]
+    if not sources or (folder / sources[0]).stat().st_size > 256 * 2**20:
+        return False
+    try:
+        data = json.loads((folder / sources[0]).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("provenance"), dict) and \
+        data["provenance"].get("tool") == "audit"
+
+
+def foreign_content(target: Path) -> str | None:
+    """Why `target` may not be replaced (something this tool did not write), or None when it may."""
+    files, other = _files(target)
+    if not files and not other:
+        return None
+    manifest = _manifest(target)
+    if manifest is None and not _legacy_report(target, files):
+        return f"it has no {MARKER} marker of this tool (e.g. {(files or other)[0]})"
+    written = set(files if manifest is None else manifest) | {MARKER}
+    folders = {str(Path(f).parent.as_posix()) for f in written}
+    folders |= {p.as_posix() for f in folders for p in Path(f).parents}
+    unexpected = [f for f in files if f not in written] + [
+        f for f in other if f not in folders or os.path.islink(target / f)]
+    return f"{unexpected[0]} was not written by this tool" if unexpected else None
 
 
 def check_replaceable(target: Path, key: str = "report.out") -> None:
-    """A report folder may replace only an earlier report or an empty folder, never user files."""
+    """A report folder may replace only a report this tool wrote or an empty folder, never user
+    files; and its folder must be writable. Checked before the work, not after it."""
     target = Path(target)
-    if not target.exists():
+    if target.is_symlink():
+        raise UserError(f"{key}: {target} is a symbolic link; give the folder it points to, or a new folder")
+    if target.exists():
+        if not target.is_dir():
+            raise UserError(f"{key}: {target} is a file, not a report folder; choose another path")
+        why = foreign_content(target)
+        if why is not None:
+            raise UserError(f"{key}: {target} holds files that are not an audit report ({why}); choose an empty "
+                            "or new folder, or move those files out (a report replaces its whole folder)")
+    _check_writable(target, key)
+
+
+def _check_writable(target: Path, key: str) -> None:
+    """Find out now, not after the work, whether the report can be written beside `target`."""
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        if not parent.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(parent))
+        Path(tempfile.mkdtemp(prefix=f".{target.name}.probe-", dir=parent)).rmdir()
+    except OSError as exc:
+        raise UserError(f"{key}: cannot write a report at {target} ({exc.strerror or exc}); choose a writable "
+                        "folder") from None
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive lock on the folder holding the report (no lock file is left behind)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """SIGINT/SIGTERM/SIGHUP wait until the swap is done: a report folder is never left half-swapped.
+    (Handlers, not a signal mask: TensorFlow's threads would receive a masked signal instead.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    if not target.is_dir():
-        raise UserError(f"{key}: {target} is a file, not a report folder; choose another path")
-    if any(target.iterdir()) and not any((target / m).exists() for m in REPORT_MARKERS):
-        raise UserError(f"{key}: {target} holds files that are not an audit report; choose an empty or new "
-                        "folder (a report replaces its whole folder)")
+    pending: list[int] = []
+    handlers = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        if pending:
+            signal.raise_signal(pending[0])
+
+
+def _write_marker(folder: Path, files: list[str] | None) -> None:
+    (folder / MARKER).write_text(json.dumps({"signature": SIGNATURE, "files": files}, indent=0) + "\n",
+                                 encoding="utf-8")
+
+
+def _remove(folder: Path) -> None:
+    """Remove a folder of this tool's, its marker last (a half-removed folder stays recognizable)."""
+    for child in folder.iterdir():
+        if child.name != MARKER:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    (folder / MARKER).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_staging(target: Path) -> list[Path]:
+    """Staging and swap leftovers of runs that were killed (SIGKILL, power loss): this tool's
+    hidden folders beside `target`, marked as ours, whose process is gone."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(staging|old)-(\d+)-.+")
+    removed = []
+    for sibling in target.parent.iterdir():
+        match = pattern.fullmatch(sibling.name)
+        if (match and sibling.is_dir() and not sibling.is_symlink() and int(match.group(2)) != os.getpid()
+                and not _pid_alive(int(match.group(2))) and (sibling / MARKER).is_file()):
+            _remove_old(sibling) if match.group(1) == "old" else _remove(sibling)
+            removed.append(sibling)
+    return removed
+
+
+def _as_user_error(exc: OSError, target: Path) -> UserError | None:
+    if exc.errno in ENVIRONMENT_ERRNOS:
+        return UserError(f"report.out: cannot write the report at {target} ({exc.strerror}); free some space or "
+                         "choose a writable folder (the previous report is untouched)")
+    return None
 
 
 @contextlib.contextmanager
@@ -33,20 +204,51 @@ def staged_folder(target: Path):
     target = Path(target)
     check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    with _folder_lock(target.parent):
+        clean_stale_staging(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{os.getpid()}-", dir=target.parent))
     try:
+        _write_marker(staging, None)  # marked from the start, so a killed run's leftover can be recognized
         yield staging
+        _write_marker(staging, [f for f in _files(staging)[0] if f != MARKER])
+    except OSError as exc:
+        _remove(staging)
+        error = _as_user_error(exc, target)
+        if error is None:
+            raise
+        raise error from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove(staging)
         raise
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-    os.replace(staging, target)
+    with _folder_lock(target.parent), _signals_deferred():
+        try:
+            if target.exists() or target.is_symlink():
+                check_replaceable(target)  # another process may have put something there meanwhile
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
+                _write_marker(old, None)
+                os.replace(target, old / "report")
+                try:
+                    os.replace(staging, target)
+                except BaseException:
+                    os.replace(old / "report", target)  # put the previous report back
+                    raise
+            else:
+                old = None
+                os.replace(staging, target)
+        except BaseException:
+            _remove(staging)
+            raise
     os.chmod(target, 0o755)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_old(old)
+
+
+def _remove_old(old: Path) -> None:
+    report = old / "report"
+    if report.exists() and foreign_content(report) is None:
+        shutil.rmtree(report, ignore_errors=True)
+    if not report.exists():
+        _remove(old)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -33,7 +33,14 @@ MEANINGS = {
 
 
 def clean(value: Any) -> Any:
-    """JSON-safe and stable: NaN/inf -> None, floats rounded to 6 significant digits."""
+    """JSON-safe and stable: NaN/inf -> None, floats rounded to 6 significant digits, text that
+    UTF-8 cannot carry (a file name's undecodable bytes) with those characters replaced."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
     if isinstance(value, float):
         return None if not math.isfinite(value) else float(f"{value:.6g}")
     if isinstance(value, dict):

@@ -10,11 +10,11 @@ ASSETS = ROOT / "audit" / "demo" / "assets"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def run_cli(*args, cwd=ROOT, env=None):
+def run_cli(*args, cwd=ROOT, env=None, timeout=600):
     """Run the real console entry point in a fresh process, as CI would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "audit", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env=full_env, timeout=600)
+                          text=True, env=full_env, timeout=timeout)
 
 
 def write_config(path: Path, model_path: Path, out: Path, classes=None, steps=64, restarts=4, extra_bank=None,

@@ -43,7 +43,7 @@ def test_config_values_that_used_to_slip_through(tmp_path, demo_model_path, muta
 
 def test_classes_file_that_is_a_folder_or_empty(tmp_path, demo_model_path):
     (tmp_path / "empty.txt").write_text("\n\n")
-    for target, words in ((tmp_path, "cannot read"), (tmp_path / "empty.txt", "lists no class")):
+    for target, words in ((tmp_path, "not a regular file"), (tmp_path / "empty.txt", "lists no class")):
         def mutate(d, target=target):
             d["model"].pop("classes")
             d["model"]["classes_file"] = str(target)
@@ -94,16 +94,20 @@ def test_a_baseline_with_the_wrong_structure_is_incompatible_not_a_crash(tmp_pat
     assert state == "incompatible" and data is None and "not an audit result" in reason
 
 
-def test_a_damaged_history_is_rebuilt(tmp_path):
+def test_a_history_json_the_tool_did_not_write_is_left_alone(tmp_path):
     from audit import history
 
     result = {"title": "t", "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "pass",
               "findings": [], "summary": {"fail": 0, "warn": 0}, "baseline": None,
               "provenance": {"started_at": "2026-11-24T00:00:00+00:00"}}
-    for damaged in ('{"runs": 5}', '{"runs": [1]}', "garbage"):
-        (tmp_path / "history.json").write_text(damaged)
-        history.record_run(result, tmp_path / "r")
-        assert len(json.loads((tmp_path / "history.json").read_text())["runs"]) == 1
+    for foreign in ('{"runs": 5}', '{"runs": [1]}', "garbage", '{"runs": [], "owner": "another tool"}'):
+        (tmp_path / "history.json").write_text(foreign)
+        page = history.record_run(result, tmp_path / "r")
+        assert (tmp_path / "history.json").read_text() == foreign  # never overwritten as "damaged"
+        assert page.name == "audit-history.html"
+        assert json.loads((tmp_path / "audit-history.json").read_text())["runs"][0]["title"] == "t"
+        (tmp_path / "audit-history.json").unlink()
+    (tmp_path / "history.json").unlink()
     (tmp_path / "index.html").write_text("<html>a site's own page</html>")
     page = history.record_run(result, tmp_path / "r")
     assert page.name == "audit-history.html" and "a site's own" in (tmp_path / "index.html").read_text()

@@ -29,7 +29,7 @@ def _mutated(tmp_path, demo_model_path, mutate) -> Path:
 @pytest.mark.parametrize("mutate, key, words", [
     (lambda d: d["visualize"].update(stepz=10), "visualize.stepz", "did you mean `steps`"),
     (lambda d: d["visualize"].update(steps="many"), "visualize.steps", "must be int"),
-    (lambda d: d["visualize"].update(restarts=0), "visualize.restarts", ">= 1"),
+    (lambda d: d["visualize"].update(restarts=0), "visualize.restarts", "from 1 to 1000"),
     (lambda d: d["model"].update(path="nope.keras"), "model.path", "does not exist"),
     (lambda d: d["model"].pop("classes"), "model.classes", "is missing"),
     (lambda d: d["model"].update(input_range=[1, 0]), "model.input_range", "low < high"),

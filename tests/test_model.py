@@ -61,7 +61,7 @@ def test_logits_are_pre_softmax_in_every_file_format(tmp_path, final, suffix):
 def test_savedmodel_folder_uses_log_probabilities(tmp_path):
     model = _cnn("dense-softmax")
     model.export(tmp_path / "sm", verbose=False)
-    loaded = load_model(_cfg(tmp_path / "sm"))
+    loaded = load_model(_cfg(tmp_path / "sm", trust_code=True))
     x = np.random.default_rng(0).random((4, 16, 16, 3)).astype("float32")
     _, logits = loaded.forward(x)
     ref = _reference_logits(model, x)

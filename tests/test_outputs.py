@@ -22,7 +22,7 @@ def test_a_new_report_replaces_the_old_one_whole(tmp_path):
         (stage / "old-only.txt").write_text("x")
     with staged_folder(target) as stage:
         (stage / "audit.json").write_text("second")
-    assert sorted(p.name for p in target.iterdir()) == ["audit.json"]
+    assert sorted(p.name for p in target.iterdir()) == [".audit-report", "audit.json"]
 
 
 def test_a_folder_of_other_files_is_never_replaced(tmp_path):
