@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo test demo-assets imagenet-models bench-speed bench-validity clean
+.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -32,6 +32,16 @@ demo: $(STAMP)
 	  if [ $$code -ne 0 ]; then echo "demo: expected the control model to pass (exit 0), got $$code"; exit 1; fi
 	@echo "demo report: $(CURDIR)/reports/demo/index.html  (control: $(CURDIR)/reports/demo_control/index.html)"
 
+# The real network: EfficientNet-Lite0 (ImageNet) and the published stock-photo watermark shortcut.
+# Converts the network and draws the demo data on first use (.cache/, ~1 min), then audits (~5 min).
+# The watermark classes must fail the gate (exit 1).
+demo-imagenet: $(STAMP) system-deps
+	@$(BIN)/python -m audit.pretrained efficientnet-lite0 --out .cache/imagenet >/dev/null
+	@$(BIN)/python -m audit.demo.imagenet --out .cache/demo_imagenet_data >/dev/null
+	@$(BIN)/audit run configs/demo_imagenet.yaml; code=$$?; \
+	  if [ $$code -ne 1 ]; then echo "demo-imagenet: expected the watermark shortcut to fail the gate (exit 1), got $$code"; exit 1; fi
+	@echo "demo-imagenet report: $(CURDIR)/reports/demo_imagenet/index.html"
+
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q tests
 
@@ -55,4 +65,4 @@ bench-validity: $(STAMP)
 	$(BIN)/python benchmarks/validity/run.py
 
 clean:
-	rm -rf reports/demo reports/demo_control .pytest_cache
+	rm -rf reports/demo reports/demo_control reports/demo_imagenet .pytest_cache
