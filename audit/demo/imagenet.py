@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 SIZE = 224
-VERSION = 1  # bump when the drawing changes: cached folders are rebuilt
+VERSION = 2  # bump when the drawing changes: cached folders are rebuilt
 CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc")
 LATIN_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -171,6 +171,11 @@ def build(out: Path, seed: int = 0, counts: dict[str, int] | None = None) -> Pat
                       composite(photo, text_layer(crng, phrases, font)))
             for i in range(counts["cutouts"]):
                 _save(folders[f"{concept}_cutouts"] / f"{concept}_{i:03d}.png", text_layer(crng, phrases, font))
+        # whole photos for `audit dream` (configs/dream_imagenet.yaml)
+        (staging / "photos").mkdir()
+        for name in ("chelsea", "coffee"):
+            if name in pool:
+                _save(staging / "photos" / f"{name}.png", pool[name])
         (staging / "stamp.json").write_text(json.dumps(stamp))
         if out.exists():
             shutil.rmtree(out)
