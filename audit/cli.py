@@ -78,9 +78,13 @@ def _cmd_run(args) -> int:
     s = result["summary"]
     print(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
           f"{s['allowed']} allowed" + (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else ""))
+    from audit.report.decisive import decisive_text
+
     for f in result["findings"][:10]:
-        print(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
-              f"(cue d {f['cue_d']:.2f}, vis effect {f['vis_effect']:.2f})")
+        print(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' ({decisive_text(f)})")
+    evidence = result.get("evidence") or {"mode": "causal"}
+    if evidence["mode"] != "causal":
+        print(f"evidence: {evidence['statement']}")
     base = result["baseline"]
     if base["state"] != "none":
         print(f"baseline: {base['state']}: {base['reason']}")

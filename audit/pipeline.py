@@ -99,6 +99,30 @@ def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list
     return classes, examples
 
 
+def evidence_statement(checks: list[dict], cfg: Config) -> dict:
+    """What the verdict rests on, said plainly in every output: a causal test (pastes on probes)
+    or observational evidence only, which cannot tell "looks like" from "relies on"."""
+    gated = [c for c in checks if c["level"] != "allowed"]
+    causal = sum(c["decided_by"].startswith("causal") for c in gated)
+    observational = len(gated) - causal
+    cap = ("they can fail the gate (gate.observational_can_fail: true)" if cfg.gate.observational_can_fail else
+           "they warn at most (set gate.observational_can_fail: true to let them fail)")
+    if observational == 0:
+        mode, text = "causal", "Every check was decided by the causal test (concept pastes on probe images)."
+    elif causal == 0:
+        why = ("no probes were given (concepts.probes)" if cfg.concepts.probes is None else
+               "no concept has cutouts")
+        mode, text = "observational", (
+            f"This verdict rests on observational evidence only: {why}, so no check has a causal test. "
+            f"Observational evidence (what concept images and class visualizations look like to the model) "
+            f"cannot tell 'looks like' from 'relies on'; {cap}.")
+    else:
+        mode, text = "partial", (
+            f"{observational} of {len(gated)} checks rest on observational evidence only (their concept has no "
+            f"causal test); {cap}.")
+    return {"mode": mode, "causal_checks": causal, "observational_checks": observational, "statement": text}
+
+
 def apply_baseline(result: dict, path: Path | None, cfg: Config) -> None:
     """Add the baseline comparison; a new finding, a regression or (by default) a requested
     baseline that cannot be compared fails the gate."""
@@ -223,7 +247,9 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             },
             "layer_gallery": gallery,
             "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn),
-                     "causal": {"fail": vars(cfg.gate.causal_fail), "warn": vars(cfg.gate.causal_warn)}},
+                     "causal": {"fail": vars(cfg.gate.causal_fail), "warn": vars(cfg.gate.causal_warn)},
+                     "observational_can_fail": cfg.gate.observational_can_fail},
+            "evidence": evidence_statement(checks, cfg),
             "baseline": None,
             "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
             "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started},
