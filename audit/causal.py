@@ -52,7 +52,7 @@ def paste(images: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return images * (1.0 - alpha) + rgb * alpha
 
 
-def _log_probs(model: LoadedModel, images: np.ndarray) -> np.ndarray:
+def log_probs(model: LoadedModel, images: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
     out = []
@@ -62,13 +62,13 @@ def _log_probs(model: LoadedModel, images: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def logit_spread(log_probs: np.ndarray) -> float:
+def logit_spread(lp: np.ndarray) -> float:
     """The model's own scale: median over images of the SD of the log-probabilities of the
     classes other than the image's top-1 (log-softmax shifts cancel in an SD)."""
-    top = log_probs.argmax(1)
-    rest = np.ones_like(log_probs, bool)
+    top = lp.argmax(1)
+    rest = np.ones_like(lp, bool)
     rest[np.arange(len(top)), top] = False
-    others = log_probs[rest].reshape(len(top), -1)
+    others = lp[rest].reshape(len(top), -1)
     return float(max(np.median(others.std(axis=1)), 1e-6)) if others.shape[1] > 1 else 1.0
 
 
@@ -89,15 +89,17 @@ def class_shifts(rise: np.ndarray, top: np.ndarray, spread: float) -> np.ndarray
 
 
 def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: np.ndarray,
-                  negatives: np.ndarray, class_indices: np.ndarray, seed: int) -> CausalScores:
-    """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None."""
+                  negatives: np.ndarray, class_indices: np.ndarray, seed: int,
+                  clean: np.ndarray | None = None) -> CausalScores:
+    """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None.
+    `clean`: the probes' own log-probabilities, when already computed."""
     C, K = len(class_indices), len(cutouts)
     shape = (C, K)
     names = ("flip", "flip_control", "effect", "logp_rise", "shift", "p")
     out = {name: np.full(shape, np.nan) for name in names}
     n = len(probes) * PASTES_PER_PROBE
     probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
-    clean = _log_probs(model, probes)
+    clean = log_probs(model, probes) if clean is None else clean
     spread = logit_spread(clean)
     top = clean.argmax(1)[probe_idx]
     # a paste of a probe already seen as the class cannot flip to it: per class, the pastes that count
@@ -109,8 +111,8 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
         cut_idx = rng.integers(0, len(cut), n)
         fill_idx = rng.integers(0, len(negatives), n)
         rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
-        with_concept = _log_probs(model, paste(probes[probe_idx], rgb, alpha))
-        with_control = _log_probs(model, paste(probes[probe_idx], negatives[fill_idx], alpha))
+        with_concept = log_probs(model, paste(probes[probe_idx], rgb, alpha))
+        with_control = log_probs(model, paste(probes[probe_idx], negatives[fill_idx], alpha))
         rise = with_concept - with_control
         shifts = class_shifts(rise, top, spread)
         for c, cls in enumerate(class_indices):

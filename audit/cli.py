@@ -36,9 +36,18 @@ def _quiet_tensorflow() -> None:
 def _cmd_validate(args) -> int:
     from audit.config import load_config
 
+    from audit.folder_checks import check_folders
+
     cfg = load_config(args.config)
+    try:
+        found = check_folders(cfg)
+    except UserError as exc:
+        raise UserError(f"{cfg.source}: {exc}") from None
     classes = f"{len(cfg.model.classes)} classes" if cfg.model.classes is not None else "classes from the model"
-    print(f"{args.config}: ok ({classes}, {len(cfg.concepts.bank)} concepts)")
+    probes = found["probes"]
+    probe_txt = ("no probes: observational evidence only" if probes is None else
+                 f"{probes['count']} probes" + (f" in {probes['classes']} class folders" if probes["classes"] else ""))
+    print(f"{args.config}: ok ({classes}, {len(cfg.concepts.bank)} concepts, {probe_txt})")
     return 0
 
 

@@ -15,16 +15,18 @@ import numpy as np
 
 from audit import __version__
 from audit.baseline import baseline_section
-from audit.causal import causal_scores
+from audit.causal import causal_scores, log_probs
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
 from audit.dream_run import layer_gallery
 from audit.errors import UserError
 from audit.findings import gate_checks
+from audit.folder_checks import check_folders
 from audit.images import load_folder, save_png
 from audit.model import LoadedModel, file_sha256, load_model
 from audit.optimize import Visualizations, visualize_classes
 from audit.outputs import check_replaceable, staged_folder
+from audit.probes import load_probes, probe_accuracy
 from audit.report import render_all
 from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
 
@@ -162,6 +164,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
     with timer.stage("load model"):
         model = load_model(cfg.model, cfg.concepts.layer)
     with timer.stage("load concepts"):
+        check_folders(cfg)  # what `audit validate` checks, before any image is decoded
         size, ch = model.input_shape[:2], model.input_shape[2]
         negatives = load_folder(cfg.concepts.negatives, size, ch, "concepts.negatives", cfg.concepts.max_examples)
         if len(negatives) < 10:
@@ -177,13 +180,13 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
         cutouts = [None if c.cutouts is None else
                    load_folder(c.cutouts, size, ch, f"concepts.bank.{c.name}.cutouts", cfg.concepts.max_examples,
                                alpha=True) for c in cfg.concepts.bank]
-        probes = None
-        if cfg.concepts.probes is not None:
-            probes = load_folder(cfg.concepts.probes, size, ch, "concepts.probes", cfg.concepts.max_examples,
-                                 sample_seed=cfg.visualize.seed)
-            if len(probes) < 20:
-                raise UserError(f"concepts.probes: only {len(probes)} images in {cfg.concepts.probes}; give at "
-                                "least 20 (100+ recommended) in-distribution images")
+        probes = None if cfg.concepts.probes is None else load_probes(
+            cfg.concepts.probes, size, ch, model.classes, cfg.concepts.max_examples, cfg.visualize.seed)
+    probe_report, clean = None, None
+    if probes is not None:
+        with timer.stage("probes"):
+            clean = log_probs(model, probes.images)
+            probe_report = probe_accuracy(clean.argmax(1), probes, model.classes)
     with timer.stage("visualize"):
         vis = visualize_classes(model, cfg.visualize, progress=progress)
     with timer.stage("score concepts"):
@@ -191,7 +194,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
     causal = None
     if probes is not None and any(c is not None for c in cutouts):
         with timer.stage("causal test"):
-            causal = causal_scores(model, cutouts, probes, negatives, vis.class_indices, cfg.visualize.seed)
+            causal = causal_scores(model, cutouts, probes.images, negatives, vis.class_indices, cfg.visualize.seed,
+                                   clean=clean)
     with timer.stage("gate"):
         checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
     checks = [c.to_dict() for c in checks]
@@ -242,8 +246,9 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                               "path": str(cc.cutouts), "count": len(cutouts[k]), "sha256": file_sha256(cc.cutouts)}}
                          for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
                 "probes": None if probes is None else {
-                    "path": str(cfg.concepts.probes), "count": len(probes), "sha256": file_sha256(cfg.concepts.probes),
-                    "pastes": causal.pairs if causal is not None else 0},
+                    "path": str(cfg.concepts.probes), "count": len(probes.images),
+                    "sha256": file_sha256(cfg.concepts.probes), "layout": probes.layout,
+                    "pastes": causal.pairs if causal is not None else 0, **probe_report},
             },
             "layer_gallery": gallery,
             "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn),

@@ -29,6 +29,11 @@ def render(result: dict, folder: Path) -> str:
     evidence = result.get("evidence") or {"mode": "causal"}
     if evidence["mode"] != "causal":
         lines += [f"**Evidence:** {evidence['statement']}", ""]
+    probes = result["concepts"].get("probes")
+    if probes and probes.get("accuracy") is not None:
+        worst = sorted(probes["classes"], key=lambda c: c["accuracy"])[:3]
+        lines += [f"Probes: {probes['count']} labelled images, top-1 accuracy {probes['accuracy']:.1%} (lowest: " +
+                  ", ".join(f"{c['name']} {c['accuracy']:.0%}" for c in worst) + ").", ""]
     base = result.get("baseline") or {"state": "none"}
     if base["state"] == "compared":
         lines += [f"Baseline `{base['model_name']}` ({base['verdict']}): {len(base['new_findings'])} new finding(s), "
