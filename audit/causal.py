@@ -8,11 +8,16 @@ very same alpha masks filled with the pixels of a random negative image. The con
 what any patch of that shape and place does (occlusion, an edge, a coloured blob), so the
 difference is what the concept's own pixels do.
 
-Per (class, concept): the flip rate (share of probes not already predicted as the class that
-the concept paste turns into it) minus the control paste's flip rate, and a one-sided paired
-t-test on the rise of the class's log-probability (concept paste minus control paste, averaged
-per probe). The flip rate counts only probes not already predicted as the class (they cannot
-flip to it); the log-probability test uses every probe (a paste can still raise the class there).
+Per (class, concept), over the probes not already predicted as the class:
+* flip: share of them the concept paste turns into the class, minus the control paste's share;
+* shift: how much the concept paste raises the class's log-probability over the control paste,
+  beyond what it raises the other (non-top) classes, in units of the model's own logit spread
+  (the SD of a probe's non-top class log-probabilities), each probe's value capped at +-1.
+  Confident real networks rarely change their top-1 for a pasted watermark, yet the class's
+  probability rises consistently; the shift sees that, on the model's own scale, so a
+  6-class toy network with logits spread over 10 nats and a 1000-class ImageNet network
+  spread over ~1.3 nats are judged alike. It is bounded in [-1, 1];
+* p: one-sided paired t-test on the per-probe shifts (the pastes of one probe are averaged).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from audit.model import LoadedModel
 
 PASTES_PER_PROBE = 2  # each probe gets this many (concept, control) paste pairs
 BATCH = 64
+SHIFT_CAP = 1.0       # one probe moves the shift by at most this many logit spreads
 
 
 @dataclass
@@ -35,16 +41,18 @@ class CausalScores:
     flip: np.ndarray          # share of probes turned into the class by the concept paste
     flip_control: np.ndarray  # the same for the mask-matched control paste
     effect: np.ndarray        # flip - flip_control
-    logp_rise: np.ndarray     # mean rise of the class log-probability, concept minus control paste
-    p: np.ndarray             # one-sided paired t-test on that rise
+    logp_rise: np.ndarray     # mean rise of the class log-probability (nats), concept minus control paste
+    shift: np.ndarray         # the class's rise beyond the other classes', in logit spreads, in [-1, 1]
+    p: np.ndarray             # one-sided paired t-test on the per-probe shift
     pairs: int
+    logit_spread: float       # median over probes of the SD of the non-top class log-probabilities
 
 
 def paste(images: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return images * (1.0 - alpha) + rgb * alpha
 
 
-def _log_probs(model: LoadedModel, images: np.ndarray) -> np.ndarray:
+def log_probs(model: LoadedModel, images: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
     out = []
@@ -54,16 +62,48 @@ def _log_probs(model: LoadedModel, images: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
+def logit_spread(lp: np.ndarray) -> float:
+    """The model's own scale: median over images of the SD of the log-probabilities of the
+    classes other than the image's top-1 (log-softmax shifts cancel in an SD)."""
+    top = lp.argmax(1)
+    rest = np.ones_like(lp, bool)
+    rest[np.arange(len(top)), top] = False
+    others = lp[rest].reshape(len(top), -1)
+    return float(max(np.median(others.std(axis=1)), 1e-6)) if others.shape[1] > 1 else 1.0
+
+
+def class_shifts(rise: np.ndarray, top: np.ndarray, spread: float) -> np.ndarray:
+    """rise (n, K) concept-minus-control log-probabilities, top (n,) the probe's own top-1 class
+    -> (n, K): each class's rise minus the mean rise of the other classes that are not the
+    probe's top-1, in logit spreads, capped at +-SHIFT_CAP. A paste that only lowers the probe's
+    own class raises every other class's log-probability alike: that is not about any one class."""
+    n, K = rise.shape
+    if K < 3:  # no other non-top class to compare with
+        return np.clip(rise / spread, -SHIFT_CAP, SHIFT_CAP)
+    nontop = np.ones((n, K), bool)
+    nontop[np.arange(n), top] = False
+    total = (rise * nontop).sum(1, keepdims=True)
+    count = nontop.sum(1, keepdims=True)
+    others = (total - rise * nontop) / (count - nontop)
+    return np.clip((rise - others) / spread, -SHIFT_CAP, SHIFT_CAP)
+
+
 def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: np.ndarray,
-                  negatives: np.ndarray, class_indices: np.ndarray, seed: int) -> CausalScores:
-    """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None."""
+                  negatives: np.ndarray, class_indices: np.ndarray, seed: int,
+                  clean: np.ndarray | None = None) -> CausalScores:
+    """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None.
+    `clean`: the probes' own log-probabilities, when already computed."""
     C, K = len(class_indices), len(cutouts)
     shape = (C, K)
-    out = {name: np.full(shape, np.nan) for name in ("flip", "flip_control", "effect", "logp_rise", "p")}
+    names = ("flip", "flip_control", "effect", "logp_rise", "shift", "p")
+    out = {name: np.full(shape, np.nan) for name in names}
     n = len(probes) * PASTES_PER_PROBE
     probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
+    clean = log_probs(model, probes) if clean is None else clean
+    spread = logit_spread(clean)
+    top = clean.argmax(1)[probe_idx]
     # a paste of a probe already seen as the class cannot flip to it: per class, the pastes that count
-    eligible = _log_probs(model, probes).argmax(1)[probe_idx][None, :] != np.asarray(class_indices)[:, None]
+    eligible = top[None, :] != np.asarray(class_indices)[:, None]
     for k, cut in enumerate(cutouts):
         if cut is None:
             continue
@@ -71,16 +111,21 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
         cut_idx = rng.integers(0, len(cut), n)
         fill_idx = rng.integers(0, len(negatives), n)
         rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
-        with_concept = _log_probs(model, paste(probes[probe_idx], rgb, alpha))
-        with_control = _log_probs(model, paste(probes[probe_idx], negatives[fill_idx], alpha))
+        with_concept = log_probs(model, paste(probes[probe_idx], rgb, alpha))
+        with_control = log_probs(model, paste(probes[probe_idx], negatives[fill_idx], alpha))
+        rise = with_concept - with_control
+        shifts = class_shifts(rise, top, spread)
         for c, cls in enumerate(class_indices):
-            if not eligible[c].any():
+            keep = eligible[c]
+            if not keep.any():
                 continue
-            out["flip"][c, k] = float((with_concept.argmax(1)[eligible[c]] == cls).mean())
-            out["flip_control"][c, k] = float((with_control.argmax(1)[eligible[c]] == cls).mean())
-            rise = with_concept[:, cls] - with_control[:, cls]
-            out["logp_rise"][c, k] = float(rise.mean())
-            # the pastes of one probe share it: test per-probe means, one value per probe
-            out["p"][c, k] = stats.paired_p(rise.reshape(len(probes), PASTES_PER_PROBE).mean(1))
+            out["flip"][c, k] = float((with_concept.argmax(1)[keep] == cls).mean())
+            out["flip_control"][c, k] = float((with_control.argmax(1)[keep] == cls).mean())
+            out["logp_rise"][c, k] = float(rise[keep, cls].mean())
+            # the pastes of one probe share it: one value per probe (its pastes averaged)
+            per_probe = shifts[:, cls].reshape(len(probes), PASTES_PER_PROBE).mean(1)
+            kept = keep.reshape(len(probes), PASTES_PER_PROBE)[:, 0]
+            out["shift"][c, k] = float(per_probe[kept].mean())
+            out["p"][c, k] = stats.paired_p(per_probe[kept])
         out["effect"][:, k] = out["flip"][:, k] - out["flip_control"][:, k]
-    return CausalScores(pairs=n, **out)
+    return CausalScores(pairs=n, logit_spread=spread, **out)

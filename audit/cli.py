@@ -38,9 +38,18 @@ def _quiet_tensorflow() -> None:
 def _cmd_validate(args) -> int:
     from audit.config import load_config
 
+    from audit.folder_checks import check_folders
+
     cfg = load_config(args.config)
+    try:
+        found = check_folders(cfg)
+    except UserError as exc:
+        raise UserError(f"{cfg.source}: {exc}") from None
     classes = f"{len(cfg.model.classes)} classes" if cfg.model.classes is not None else "classes from the model"
-    print(f"{args.config}: ok ({classes}, {len(cfg.concepts.bank)} concepts)")
+    probes = found["probes"]
+    probe_txt = ("no probes: observational evidence only" if probes is None else
+                 f"{probes['count']} probes" + (f" in {probes['classes']} class folders" if probes["classes"] else ""))
+    print(f"{args.config}: ok ({classes}, {len(cfg.concepts.bank)} concepts, {probe_txt})")
     return 0
 
 
@@ -115,9 +124,13 @@ def _print_summary(result: dict, out: Path, history) -> None:
     print(_one_line(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
                     f"{s['allowed']} allowed" +
                     (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else "")))
+    from audit.report.decisive import decisive_text
+
     for f in result["findings"][:10]:
-        print(_one_line(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
-                        f"(cue d {_num(f['cue_d'])}, vis effect {_num(f['vis_effect'])})"))
+        print(_one_line(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' ({decisive_text(f)})"))
+    evidence = result.get("evidence") or {"mode": "causal"}
+    if evidence["mode"] != "causal":
+        print(_one_line(f"evidence: {evidence['statement']}"))
     base = result["baseline"]
     if base["state"] != "none":
         print(_one_line(f"baseline: {base['state']}: {base['reason']}"))

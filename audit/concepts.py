@@ -9,6 +9,8 @@ contrasted with the remaining negatives (many of them, not one).
   mean(concept) - mean(negatives). A class's visualizations are scored by their
   cosine with that direction, minus the same for the other classes'
   visualizations (so a direction that every visualization leans on does not count).
+  The effect divides by the null's SD combined with the score's own standard error over
+  restarts, floored at 0.01 cosine: finite when the null's spread is tiny.
 * Cue evidence. Do the concept's example images, with no object of the class in
   them, raise the class's logit (centered over classes) above the negatives?
   Measured as Cohen's d.
@@ -28,6 +30,10 @@ from audit.model import LoadedModel
 from audit.optimize import Visualizations
 
 EMBED_BATCH = 64
+# The visualization score is a difference of cosines: below a hundredth of the cosine scale a
+# spread is not resolvable, so the effect's denominator never goes under it (when every class's
+# visualizations look alike, random directions all score ~0 and the effect would explode).
+VIS_SD_FLOOR = 0.01
 
 
 @dataclass
@@ -49,7 +55,7 @@ class ConceptScores:
     separability: np.ndarray      # (K,) held-out AUC of the concept direction, concept vs negatives
     seconds: np.ndarray           # (K,) time spent scoring each concept
     vis_score: np.ndarray         # contrast of cosines (class vs other classes)
-    vis_effect: np.ndarray        # (score - null mean) / null sd
+    vis_effect: np.ndarray        # (score - null mean) / sqrt(null var + score's restart se^2), sd >= 0.01
     vis_p: np.ndarray             # one-sided p, normal fit to the null
     vis_p_empirical: np.ndarray   # rank p against the null draws
     cue_d: np.ndarray             # Cohen's d of the centered class logit, examples vs negatives
@@ -95,6 +101,20 @@ def _vis_contrast(vis_cos: np.ndarray) -> np.ndarray:
     return per_class - others
 
 
+def _vis_contrast_se(vis_cos: np.ndarray) -> np.ndarray:
+    """(C, R) cosines -> (C,) standard error of _vis_contrast from the restarts' own spread:
+    another set of restarts would give another score, which a null of random directions
+    applied to these very images does not see."""
+    C, R = vis_cos.shape
+    if R < 2:
+        return np.zeros(C)
+    var_mean = vis_cos.var(axis=1, ddof=1) / R  # variance of each class's mean cosine
+    if C == 1:
+        return np.sqrt(var_mean)
+    others = (var_mean.sum() - var_mean) / (C - 1) ** 2
+    return np.sqrt(var_mean + others)
+
+
 def _cue_d_from_subsets(x: np.ndarray, select: np.ndarray) -> np.ndarray:
     """Cohen's d of chosen vs unchosen rows of x (n, C), for each selection row: (J, C)."""
     m = select.sum(axis=1, keepdims=True)
@@ -134,11 +154,13 @@ def score_concepts(model: LoadedModel, vis: Visualizations, bank: list[ConceptSe
 
         direction = _unit(z_con.mean(0) - z_neg.mean(0))
         null_dirs = _unit(subsets @ z_neg / m - (1 - subsets) @ z_neg / (len(negatives) - m))
-        observed = _vis_contrast(np.einsum("crd,d->cr", z_vis, direction))
+        cosines = np.einsum("crd,d->cr", z_vis, direction)
+        observed = _vis_contrast(cosines)
         null = _vis_contrast(np.einsum("crd,jd->jcr", z_vis, null_dirs))
+        se = _vis_contrast_se(cosines)
         out["vis_score"][:, k] = observed
-        out["vis_effect"][:, k] = stats.null_z(observed, null)
-        out["vis_p"][:, k] = stats.predictive_p(observed, null)
+        out["vis_effect"][:, k] = stats.null_z(observed, null, se, VIS_SD_FLOOR)
+        out["vis_p"][:, k] = stats.predictive_p(observed, null, se, VIS_SD_FLOOR)
         out["vis_p_empirical"][:, k] = stats.empirical_p(observed, null)
 
         d = stats.cohens_d(centered[:, cls], centered_neg[:, cls])

@@ -87,10 +87,17 @@ class GateLevel:
     vis_min_effect: float
 
 
+# Calibrated on the validity benchmark (no control model's check reaches 0.35) and on
+# EfficientNet-Lite0 with a CJK stock-photo watermark (README, "Validity").
+SHIFT_FAIL, SHIFT_WARN = 0.5, 0.35
+
+
 @dataclass(frozen=True)
 class CausalLevel:
-    max_p: float      # Holm-adjusted p of the paired log-probability rise
+    max_p: float      # Holm-adjusted p of the paired test on the per-probe shift
     min_flip: float   # flip rate of the concept paste minus that of the control paste
+    min_shift: float | None = None  # or: the class's log-probability shift in logit spreads (causal.py);
+                                    # None = only flips decide
 
 
 @dataclass(frozen=True)
@@ -102,8 +109,9 @@ class GateConfig:
     baseline_abs: float = 0.5        # a score may rise this much (effect units) ...
     baseline_rel: float = 0.5        # ... or this fraction of its baseline value, whichever is larger
     baseline_missing: str = "fail"   # what a requested but missing/incompatible baseline does
-    causal_fail: CausalLevel = CausalLevel(0.01, 0.15)  # decide checks that have a causal test
-    causal_warn: CausalLevel = CausalLevel(0.05, 0.05)
+    causal_fail: CausalLevel = CausalLevel(0.01, 0.15, SHIFT_FAIL)  # decide checks that have a causal test
+    causal_warn: CausalLevel = CausalLevel(0.05, 0.05, SHIFT_WARN)
+    observational_can_fail: bool = False  # without a causal test a check reaches `warn` at most
 
 
 @dataclass(frozen=True)
@@ -394,11 +402,13 @@ def _gate(sec: _Section) -> GateConfig:
     on_missing = sec.get("baseline_missing", str, "fail", check=lambda v: v in ("fail", "warn"),
                          fix="use `fail` or `warn`")
     causal = sec.section("causal")
-    causal_fail = _causal_level(causal.section("fail"), CausalLevel(0.01, 0.15))
-    causal_warn = _causal_level(causal.section("warn"), CausalLevel(0.05, 0.05))
+    causal_fail = _causal_level(causal.section("fail"), CausalLevel(0.01, 0.15, SHIFT_FAIL))
+    causal_warn = _causal_level(causal.section("warn"), CausalLevel(0.05, 0.05, SHIFT_WARN))
     causal.finish()
+    observational_can_fail = sec.get("observational_can_fail", bool, default=False)
     sec.finish()
-    return GateConfig(evidence, fail, warn, baseline, abs_tol, rel_tol, on_missing, causal_fail, causal_warn)
+    return GateConfig(evidence, fail, warn, baseline, abs_tol, rel_tol, on_missing, causal_fail, causal_warn,
+                      observational_can_fail)
 
 
 def _causal_level(sec: _Section, default: CausalLevel) -> CausalLevel:
@@ -406,9 +416,19 @@ def _causal_level(sec: _Section, default: CausalLevel) -> CausalLevel:
         max_p=float(sec.get("max_p", (int, float), default.max_p, check=lambda v: 0 < v <= 1,
                             fix="use a probability in (0, 1]")),
         min_flip=float(sec.get("min_flip", (int, float), default.min_flip, check=lambda v: 0 <= v <= 1,
-                               fix="use a share of probe images in [0, 1]")))
+                               fix="use a share of probe images in [0, 1]")),
+        min_shift=_optional_number(sec, "min_shift", default.min_shift, lambda v: 0 < v <= 1,
+                                   "use a shift in (0, 1] logit spreads, or `null` to let only flips decide"))
     sec.finish()
     return out
+
+
+def _optional_number(sec: _Section, name: str, default: float | None, check, fix: str) -> float | None:
+    if sec.has(name) and sec.data[name] is None:
+        sec.used.add(name)
+        return None
+    value = sec.get(name, (int, float), default, check=check, fix=fix)
+    return None if value is None else float(value)
 
 
 def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = None) -> DreamSettings:

@@ -1,8 +1,12 @@
 """The gate: concept statistics -> per-check levels -> one verdict.
 
 A check whose concept has a causal test (cutouts pasted onto probes, causal.py) is decided by
-that test: it measures reliance, which the observational evidence only suggests. Other checks
-are decided by `gate.evidence`.
+that test: it measures reliance, which the observational evidence only suggests. The causal
+test fails a check when its Holm-adjusted p is small enough and either the flip difference or
+the log-probability shift (which sees confident models that never change their top-1) reaches
+its threshold. Other checks are decided by `gate.evidence`, and by default reach `warn` at most
+(`gate.observational_can_fail`): observational evidence alone raised false fails on clean models.
+Every check records which statistic decided it (`decided_by`, `decisive_value`).
 
 A check is one (class, concept) pair. Pairs where the concept is allowed are
 reported but never gated. p-values are Holm-adjusted over the gated checks of
@@ -19,7 +23,7 @@ import numpy as np
 from audit import stats
 from audit.causal import CausalScores
 from audit.concepts import ConceptScores
-from audit.config import CausalLevel, GateConfig
+from audit.config import GateConfig
 
 LEVELS = ("fail", "warn", "pass", "allowed")  # most severe first
 
@@ -47,6 +51,9 @@ class Check:
     causal_logp_rise: float | None = None
     causal_p: float | None = None
     causal_p_adjusted: float | None = None
+    causal_shift: float | None = None
+    decided_by: str = "observational"  # causal_flip | causal_shift | observational | allowed
+    decisive_value: float | None = None  # the value of that statistic (observational: the gated effect)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,14 +67,32 @@ def _decide(evidence: str, vis_ok: bool, cue_ok: bool) -> bool:
     return {"visualization": vis_ok, "cue": cue_ok, "both": vis_ok and cue_ok, "either": vis_ok or cue_ok}[evidence]
 
 
-def _causal_meets(effect: float, p_adj: float, lv: CausalLevel) -> bool:
-    return p_adj <= lv.max_p and effect >= lv.min_flip
+def _causal_decision(flip: float, shift: float, p_adj: float, cfg: GateConfig) -> tuple[str, str]:
+    """(level, decided_by): a level is met by the flip difference or by the shift, each with p."""
+    for level, lv in (("fail", cfg.causal_fail), ("warn", cfg.causal_warn)):
+        if p_adj <= lv.max_p and flip >= lv.min_flip:
+            return level, "causal_flip"
+        if p_adj <= lv.max_p and lv.min_shift is not None and shift >= lv.min_shift:
+            return level, "causal_shift"
+    warn = cfg.causal_warn  # a pass: name the statistic that came closer to warning
+    closer_shift = warn.min_shift is not None and shift / warn.min_shift > flip / max(warn.min_flip, 1e-9)
+    return "pass", "causal_shift" if closer_shift else "causal_flip"
 
 
-def _causal_reason(level: str, flip: float, control: float, p_adj: float) -> str:
-    txt = (f"pasting the concept into probe images turns {flip:.0%} of them into the class "
-           f"(control paste {control:.0%}, adjusted p {p_adj:.2g})")
+def _causal_reason(level: str, decided_by: str, flip: float, control: float, shift: float, rise: float,
+                   p_adj: float) -> str:
+    flips = f"turns {flip:.0%} of them into the class (control paste {control:.0%})"
+    raises = (f"raises the class's log-probability by {rise:+.2f} nats over the control paste "
+              f"(shift {shift:.2f} logit spreads beyond the other classes)")
+    first, second = (raises, flips) if decided_by == "causal_shift" else (flips, raises)
+    txt = f"pasting the concept into probe images {first}; it {second}; adjusted p {p_adj:.2g}"
     return txt if level != "pass" else f"below the warn thresholds: {txt}"
+
+
+def _observational_value(evidence: str, vis_effect: float, cue_d: float) -> float:
+    """The effect the observational gate compared with its thresholds."""
+    return {"visualization": vis_effect, "cue": cue_d, "both": min(vis_effect, cue_d),
+            "either": max(vis_effect, cue_d)}[evidence]
 
 
 def _reason(level: str, evidence: str, vis: tuple, cue: tuple) -> str:
@@ -108,11 +133,13 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
             cue = (float(scores.cue_d[c, k]), float(cue_adj[c, k]))
             if allowed[c, k]:
                 level, reason = "allowed", f"`{scores.concepts[k]}` is allowed in `{scores.classes[c]}`"
+                decided_by, value = "allowed", None
             elif tested[c, k]:
-                effect, p_adj = float(causal.effect[c, k]), float(causal_adj[c, k])
-                level = ("fail" if _causal_meets(effect, p_adj, cfg.causal_fail) else
-                         "warn" if _causal_meets(effect, p_adj, cfg.causal_warn) else "pass")
-                reason = _causal_reason(level, float(causal.flip[c, k]), float(causal.flip_control[c, k]), p_adj)
+                flip, shift, p_adj = float(causal.effect[c, k]), float(causal.shift[c, k]), float(causal_adj[c, k])
+                level, decided_by = _causal_decision(flip, shift, p_adj, cfg)
+                value = shift if decided_by == "causal_shift" else flip
+                reason = _causal_reason(level, decided_by, float(causal.flip[c, k]), float(causal.flip_control[c, k]),
+                                        shift, float(causal.logp_rise[c, k]), p_adj)
             else:
                 level = "pass"
                 for name, lv in (("fail", cfg.fail), ("warn", cfg.warn)):
@@ -122,6 +149,11 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
                         level = name
                         break
                 reason = _reason(level, cfg.evidence, vis, cue)
+                if level == "fail" and not cfg.observational_can_fail:
+                    level = "warn"
+                    reason += ("; observational evidence only (no causal test for this concept), so it warns "
+                               "instead of failing (gate.observational_can_fail)")
+                decided_by, value = "observational", _observational_value(cfg.evidence, vis[0], cue[0])
             checks.append(Check(
                 class_name=scores.classes[c], concept=scores.concepts[k], level=level, reason=reason,
                 vis_score=float(scores.vis_score[c, k]), vis_effect=vis[0], vis_p=float(scores.vis_p[c, k]),
@@ -130,7 +162,7 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
                 cue_d=cue[0], cue_logit_rise=float(scores.cue_logit_rise[c, k]), cue_p=float(scores.cue_p[c, k]),
                 cue_p_adjusted=None if allowed[c, k] else cue[1],
                 cue_p_empirical=float(scores.cue_p_empirical[c, k]), cue_top1=float(scores.cue_top1[c, k]),
-                **_causal_fields(causal, causal_adj, c, k),
+                decided_by=decided_by, decisive_value=value, **_causal_fields(causal, causal_adj, c, k),
             ))
     levels = {ch.level for ch in checks}
     verdict = "fail" if "fail" in levels else "warn" if "warn" in levels else "pass"
@@ -145,4 +177,5 @@ def _causal_fields(causal: CausalScores | None, adjusted: np.ndarray, c: int, k:
         return None if np.isnan(v) else float(v)
     return {"causal_flip": num(causal.flip[c, k]), "causal_flip_control": num(causal.flip_control[c, k]),
             "causal_effect": num(causal.effect[c, k]), "causal_logp_rise": num(causal.logp_rise[c, k]),
-            "causal_p": num(causal.p[c, k]), "causal_p_adjusted": num(adjusted[c, k])}
+            "causal_p": num(causal.p[c, k]), "causal_p_adjusted": num(adjusted[c, k]),
+            "causal_shift": num(causal.shift[c, k])}

@@ -15,17 +15,19 @@ import numpy as np
 
 from audit import __version__
 from audit.baseline import baseline_section
-from audit.causal import causal_scores
+from audit.causal import causal_scores, log_probs
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
 from audit.dream_run import layer_gallery
 from audit.errors import UserError
 from audit.findings import gate_checks
+from audit.folder_checks import check_folders
 from audit.images import load_folder, save_png
 from audit.model import LoadedModel, file_sha256, load_model
 from audit.execution.shards import preflight, visualize
 from audit.optimize import Visualizations
 from audit.outputs import check_replaceable, staged_folder
+from audit.probes import load_probes, probe_accuracy
 from audit.report import render_all
 from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
 
@@ -107,6 +109,30 @@ def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list
     return classes, examples
 
 
+def evidence_statement(checks: list[dict], cfg: Config) -> dict:
+    """What the verdict rests on, said plainly in every output: a causal test (pastes on probes)
+    or observational evidence only, which cannot tell "looks like" from "relies on"."""
+    gated = [c for c in checks if c["level"] != "allowed"]
+    causal = sum(c["decided_by"].startswith("causal") for c in gated)
+    observational = len(gated) - causal
+    cap = ("they can fail the gate (gate.observational_can_fail: true)" if cfg.gate.observational_can_fail else
+           "they warn at most (set gate.observational_can_fail: true to let them fail)")
+    if observational == 0:
+        mode, text = "causal", "Every check was decided by the causal test (concept pastes on probe images)."
+    elif causal == 0:
+        why = ("no probes were given (concepts.probes)" if cfg.concepts.probes is None else
+               "no concept has cutouts")
+        mode, text = "observational", (
+            f"This verdict rests on observational evidence only: {why}, so no check has a causal test. "
+            f"Observational evidence (what concept images and class visualizations look like to the model) "
+            f"cannot tell 'looks like' from 'relies on'; {cap}.")
+    else:
+        mode, text = "partial", (
+            f"{observational} of {len(gated)} checks rest on observational evidence only (their concept has no "
+            f"causal test); {cap}.")
+    return {"mode": mode, "causal_checks": causal, "observational_checks": observational, "statement": text}
+
+
 def apply_baseline(result: dict, path: Path | None, cfg: Config) -> None:
     """Add the baseline comparison; a new finding, a regression or (by default) a requested
     baseline that cannot be compared fails the gate."""
@@ -147,6 +173,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
     with timer.stage("load model"):
         model = load_model(cfg.model, cfg.concepts.layer)
     with timer.stage("load concepts"):
+        check_folders(cfg)  # what `audit validate` checks, before any image is decoded
         size, ch = model.input_shape[:2], model.input_shape[2]
         negatives = load_folder(cfg.concepts.negatives, size, ch, "concepts.negatives", cfg.concepts.max_examples)
         if len(negatives) < 10:
@@ -162,13 +189,13 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
         cutouts = [None if c.cutouts is None else
                    load_folder(c.cutouts, size, ch, f"concepts.bank.{c.name}.cutouts", cfg.concepts.max_examples,
                                alpha=True) for c in cfg.concepts.bank]
-        probes = None
-        if cfg.concepts.probes is not None:
-            probes = load_folder(cfg.concepts.probes, size, ch, "concepts.probes", cfg.concepts.max_examples,
-                                 sample_seed=cfg.visualize.seed)
-            if len(probes) < 20:
-                raise UserError(f"concepts.probes: only {len(probes)} images in {cfg.concepts.probes}; give at "
-                                "least 20 (100+ recommended) in-distribution images")
+        probes = None if cfg.concepts.probes is None else load_probes(
+            cfg.concepts.probes, size, ch, model.classes, cfg.concepts.max_examples, cfg.visualize.seed)
+    probe_report, clean = None, None
+    if probes is not None:
+        with timer.stage("probes"):
+            clean = log_probs(model, probes.images)
+            probe_report = probe_accuracy(clean.argmax(1), probes, model.classes)
     with timer.stage("visualize"):
         vis = visualize(model, cfg.model, cfg.concepts.layer, cfg.visualize, cfg.execution, progress, log)
     with timer.stage("score concepts"):
@@ -176,7 +203,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
     causal = None
     if probes is not None and any(c is not None for c in cutouts):
         with timer.stage("causal test"):
-            causal = causal_scores(model, cutouts, probes, negatives, vis.class_indices, cfg.visualize.seed)
+            causal = causal_scores(model, cutouts, probes.images, negatives, vis.class_indices, cfg.visualize.seed,
+                                   clean=clean)
     with timer.stage("gate"):
         checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
     checks = [c.to_dict() for c in checks]
@@ -227,12 +255,15 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                               "path": str(cc.cutouts), "count": len(cutouts[k]), "sha256": file_sha256(cc.cutouts)}}
                          for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
                 "probes": None if probes is None else {
-                    "path": str(cfg.concepts.probes), "count": len(probes), "sha256": file_sha256(cfg.concepts.probes),
-                    "pastes": causal.pairs if causal is not None else 0},
+                    "path": str(cfg.concepts.probes), "count": len(probes.images),
+                    "sha256": file_sha256(cfg.concepts.probes), "layout": probes.layout,
+                    "pastes": causal.pairs if causal is not None else 0, **probe_report},
             },
             "layer_gallery": gallery,
             "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn),
-                     "causal": {"fail": vars(cfg.gate.causal_fail), "warn": vars(cfg.gate.causal_warn)}},
+                     "causal": {"fail": vars(cfg.gate.causal_fail), "warn": vars(cfg.gate.causal_warn)},
+                     "observational_can_fail": cfg.gate.observational_can_fail},
+            "evidence": evidence_statement(checks, cfg),
             "baseline": None,
             "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
             "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started,

@@ -18,15 +18,24 @@ MEANINGS = {
                       "negatives), Holm-corrected for every class x concept checked.",
     "cue_top1": "Share of the concept's example images that the model classifies as this class.",
     "vis_effect": "How many standard deviations the class's visualizations lean toward the concept direction "
-                  "(relative to the other classes) beyond what random concept directions give.",
+                  "(relative to the other classes) beyond what random concept directions give (the SD also "
+                  "counts the restarts' own spread, and is at least 0.01 cosine, so the effect stays finite).",
     "vis_p_adjusted": "Chance of a lean at least this large along a random concept direction, Holm-corrected.",
     "separability": "Held-out AUC of the concept direction at the concept layer: 1.0 = the layer tells the "
                     "concept from the negatives perfectly, 0.5 = not at all (then its scores mean little).",
     "causal_flip": "Share of probe images (not already this class) that the model calls this class once a "
                    "concept cutout is pasted in, next to the same for a control paste (the same cutout shape "
-                   "filled with a random negative image); their difference decides checks that have cutouts.",
-    "causal_p_adjusted": "Chance of the log-probability rise (concept paste minus control paste) if the concept's "
-                         "pixels did nothing, one-sided paired t-test, Holm-corrected over the causal checks.",
+                   "filled with a random negative image); their difference (or the shift) decides checks that have cutouts.",
+    "causal_shift": "How much the concept paste raises the class's log-probability over the control paste, beyond "
+                    "what it raises the other classes, in units of the model's own logit spread (per probe capped "
+                    "at +-1, so in [-1, 1]); it sees confident models whose top-1 never flips. Calibrated: no check "
+                    "of a clean validity model reaches 0.35.",
+    "causal_p_adjusted": "Chance of a shift at least this large if the concept's pixels did nothing (one-sided "
+                         "paired t-test over the probes), Holm-corrected over the causal checks.",
+    "decided_by": "Which statistic decided the check: causal_flip or causal_shift (the causal test, when the "
+                  "concept has cutouts and the config has probes), observational (cue d and visualization "
+                  "effect; without a causal test a check warns at most unless gate.observational_can_fail), "
+                  "or allowed.",
     "target_probability": "Mean softmax probability of the class on its own visualizations "
                           "(how well the optimization converged).",
 }
@@ -54,8 +63,9 @@ def clean(value: Any) -> Any:
 
 def sort_findings(checks: list[dict]) -> list[dict]:
     flagged = [c for c in checks if c["level"] in ("fail", "warn")]
-    return sorted(flagged, key=lambda c: (LEVEL_ORDER[c["level"]], -(c["cue_d"] or 0.0), c["class_name"],
-                                          c["concept"]))
+    # causal findings before observational ones, then by the statistic that decided them
+    return sorted(flagged, key=lambda c: (LEVEL_ORDER[c["level"]], c.get("decided_by") == "observational",
+                                          -(c.get("decisive_value") or 0.0), c["class_name"], c["concept"]))
 
 
 def summarize(checks: list[dict]) -> dict:

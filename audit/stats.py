@@ -14,19 +14,24 @@ def cohens_d(a: np.ndarray, b: np.ndarray, axis: int = 0) -> np.ndarray:
     return (a.mean(axis=axis) - b.mean(axis=axis)) / np.maximum(pooled, 1e-12)
 
 
-def null_z(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """How many null standard deviations `observed` sits above the null mean.
-    `null` has the draws on axis 0 and the same trailing shape as `observed`."""
-    return (observed - null.mean(axis=0)) / np.maximum(null.std(axis=0, ddof=1), 1e-12)
+def null_z(observed: np.ndarray, null: np.ndarray, observed_se: np.ndarray | float = 0.0,
+           floor: float = 1e-12) -> np.ndarray:
+    """How many standard deviations `observed` sits above the null mean. `null` has the draws
+    on axis 0 and the same trailing shape as `observed`. `observed_se`, the observed value's own
+    sampling error (which a null built around fixed data does not see), adds to the null's
+    variance; `floor` is the smallest SD the score's scale can resolve."""
+    sd = np.sqrt(null.var(axis=0, ddof=1) + np.square(observed_se))
+    return (observed - null.mean(axis=0)) / np.maximum(sd, floor)
 
 
-def predictive_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+def predictive_p(observed: np.ndarray, null: np.ndarray, observed_se: np.ndarray | float = 0.0,
+                 floor: float = 1e-12) -> np.ndarray:
     """One-sided p-value of a new draw at least as large as `observed`, from a normal fit
     to the J null draws (Student-t predictive distribution with J-1 degrees of freedom).
     Unlike the empirical rank p-value, it can go below 1/(J+1), which Holm needs when a
     model has many classes."""
     j = null.shape[0]
-    t = null_z(observed, null) / np.sqrt(1.0 + 1.0 / j)
+    t = null_z(observed, null, observed_se, floor) / np.sqrt(1.0 + 1.0 / j)
     return sps.t.sf(t, df=j - 1)
 
 

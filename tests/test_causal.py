@@ -96,3 +96,19 @@ def test_probes_over_the_limit_are_a_seeded_sample_not_the_first_files(tmp_path)
     again = load_folder(tmp_path, (8, 8), 3, "probes", limit=6, sample_seed=0)
     assert len(picked) == 6 and np.array_equal(picked, again)
     assert len({float(v) for v in picked[:, 0, 0, 0]}) > 1  # more than one class
+
+
+def test_the_shift_is_bounded_and_ignores_a_paste_that_only_lowers_the_probes_own_class():
+    from audit.causal import class_shifts
+
+    rise = np.array([[-4.0, 2.0, 2.0, 2.0], [-4.0, 2.0, 2.0, 5.0]])  # top-1 class 0 drops: all others rise
+    shift = class_shifts(rise, np.array([0, 0]), spread=2.0)
+    assert np.allclose(shift[0, 1:], 0.0)  # a rise shared by every other class is about none of them
+    assert shift[1, 3] == pytest.approx(1.0)  # (5 - 2) / 2 = 1.5 spreads, capped at 1
+    assert np.all(np.abs(shift) <= 1.0)
+
+
+def test_the_arm_shifts_dumbbell_and_the_control_model_shifts_nothing_far(folders):
+    s, control = _scores("shortcut", folders), _scores("control", folders)
+    assert s.shift[0, 0] > 0.5 and np.all(np.abs(s.shift[:, :2]) <= 1)
+    assert np.nanmax(control.shift) < 0.35  # below the warn threshold: the control model stays quiet

@@ -2,12 +2,18 @@
 
 import numpy as np
 
+from audit.causal import CausalScores
 from audit.concepts import ConceptScores
 from audit.config import GateConfig, GateLevel
 from audit.findings import gate_checks
 
 FAIL = GateLevel(cue_max_p=0.01, cue_min_effect=1.0, vis_max_p=1.0, vis_min_effect=1.0)
 WARN = GateLevel(cue_max_p=0.05, cue_min_effect=0.5, vis_max_p=1.0, vis_min_effect=0.5)
+
+
+def _gate(evidence="both", **kw):
+    """The observational tests below use the observational gate's full range (fail included)."""
+    return GateConfig(evidence, FAIL, WARN, observational_can_fail=kw.pop("observational_can_fail", True), **kw)
 
 
 def _scores(cue_d, cue_p, vis_effect, vis_p=None):
@@ -27,7 +33,7 @@ def _levels(checks):
 
 def test_strong_significant_concept_fails_and_weak_ones_do_not():
     s = _scores(cue_d=[[2.0, 0.7], [0.1, 2.0]], cue_p=[[1e-6, 1e-4], [0.5, 0.2]], vis_effect=[[2, 2], [2, 2]])
-    checks, verdict = gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN))
+    checks, verdict = gate_checks(s, {"arm": (), "sky": ()}, _gate())
     assert verdict == "fail"
     assert _levels(checks) == {("x", "arm"): "fail", ("x", "sky"): "warn", ("y", "arm"): "pass",
                                ("y", "sky"): "pass"}  # y x sky: large d but not significant
@@ -35,7 +41,7 @@ def test_strong_significant_concept_fails_and_weak_ones_do_not():
 
 def test_allowed_pairs_are_never_flagged():
     s = _scores(cue_d=[[3.0, 0], [0, 0]], cue_p=[[1e-9, 1], [1, 1]], vis_effect=[[3, 0], [0, 0]])
-    checks, verdict = gate_checks(s, {"arm": ("x",), "sky": ()}, GateConfig("both", FAIL, WARN))
+    checks, verdict = gate_checks(s, {"arm": ("x",), "sky": ()}, _gate())
     assert verdict == "pass" and _levels(checks)[("x", "arm")] == "allowed"
     assert checks[0].cue_p_adjusted is None
 
@@ -44,14 +50,56 @@ def test_evidence_modes():
     # cue evidence strong, visualization evidence absent
     s = _scores(cue_d=[[3.0, 0], [0, 0]], cue_p=[[1e-9, 1], [1, 1]], vis_effect=[[0.0, 0], [0, 0]])
     allowed = {"arm": (), "sky": ()}
-    assert gate_checks(s, allowed, GateConfig("both", FAIL, WARN))[1] == "pass"
-    assert gate_checks(s, allowed, GateConfig("cue", FAIL, WARN))[1] == "fail"
-    assert gate_checks(s, allowed, GateConfig("either", FAIL, WARN))[1] == "fail"
-    assert gate_checks(s, allowed, GateConfig("visualization", FAIL, WARN))[1] == "pass"
+    assert gate_checks(s, allowed, _gate())[1] == "pass"
+    assert gate_checks(s, allowed, _gate("cue"))[1] == "fail"
+    assert gate_checks(s, allowed, _gate("either"))[1] == "fail"
+    assert gate_checks(s, allowed, _gate("visualization"))[1] == "pass"
 
 
 def test_p_values_are_holm_adjusted_over_gated_checks():
     # 0.004 alone passes 0.01, but not once multiplied by the 4 gated checks
     s = _scores(cue_d=[[3.0, 0], [0, 0]], cue_p=[[0.004, 0.9], [0.9, 0.9]], vis_effect=[[3, 0], [0, 0]])
-    checks, verdict = gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN))
+    checks, verdict = gate_checks(s, {"arm": (), "sky": ()}, _gate())
     assert checks[0].cue_p_adjusted == 0.016 and checks[0].level == "warn" and verdict == "warn"
+
+
+def test_without_a_causal_test_a_check_warns_at_most_by_default():
+    s = _scores(cue_d=[[3.0, 0], [0, 0]], cue_p=[[1e-9, 1], [1, 1]], vis_effect=[[3, 0], [0, 0]])
+    checks, verdict = gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN))
+    assert verdict == "warn" and checks[0].level == "warn" and checks[0].decided_by == "observational"
+    assert "observational evidence only" in checks[0].reason and "observational_can_fail" in checks[0].reason
+    assert checks[0].decisive_value == 3.0  # min(cue d, vis effect) under `evidence: both`
+
+
+def _causal(flip, shift, p):
+    flip, shift, p = (np.array(v, float) for v in (flip, shift, p))
+    zero = np.zeros_like(flip)
+    return CausalScores(flip=flip, flip_control=zero, effect=flip, logp_rise=shift * 1.3, shift=shift, p=p,
+                        pairs=200, logit_spread=1.3)
+
+
+def test_a_confident_model_that_never_flips_is_caught_by_the_shift():
+    # a real network: no top-1 changes, but the class log-probability rises consistently (p tiny)
+    s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
+    causal = _causal(flip=[[0.0, 0.0], [0.0, 0.0]], shift=[[0.45, 0.02], [0.6, 0.3]],
+                     p=[[1e-9, 0.3], [1e-10, 1e-9]])
+    checks, verdict = gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN), causal)
+    by = {(c.class_name, c.concept): c for c in checks}
+    assert by[("x", "arm")].level == "warn" and by[("x", "arm")].decided_by == "causal_shift"
+    assert by[("y", "arm")].level == "fail" and by[("y", "arm")].decisive_value == 0.6
+    assert by[("x", "sky")].level == "pass"  # a control concept: shift ~0
+    assert by[("y", "sky")].level == "pass"  # significant but small: below 0.35 logit spreads
+    assert "nats over the control paste" in by[("x", "arm")].reason and verdict == "fail"
+
+
+def test_flips_still_decide_and_only_flips_when_the_shift_is_turned_off():
+    from audit.config import CausalLevel
+
+    s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
+    causal = _causal(flip=[[0.2, 0.0], [0.0, 0.0]], shift=[[0.1, 0.0], [0.6, 0.0]], p=[[1e-9, 1], [1e-9, 1]])
+    checks, _ = gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN), causal)
+    assert (checks[0].level, checks[0].decided_by, checks[0].decisive_value) == ("fail", "causal_flip", 0.2)
+    flips_only = GateConfig("both", FAIL, WARN, causal_fail=CausalLevel(0.01, 0.15, None),
+                            causal_warn=CausalLevel(0.05, 0.05, None))
+    checks, _ = gate_checks(s, {"arm": (), "sky": ()}, flips_only, causal)
+    assert checks[0].level == "fail" and checks[2].level == "pass"  # y x arm: shift only, no longer counted

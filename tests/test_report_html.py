@@ -88,7 +88,7 @@ def _open(browser, path):
 def _visible_rows(page):
     return page.eval_on_selector_all("#checks-table tbody tr",
                                      "rows => rows.filter(r => !r.hidden).map(r => [r.cells[0].textContent, "
-                                     "r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent])")
+                                     "r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent, r.cells[4].textContent])")
 
 
 def test_report_in_a_real_browser(browser, shortcut_run):
@@ -100,16 +100,17 @@ def test_report_in_a_real_browser(browser, shortcut_run):
     assert page.locator("#findings .finding").count() == 1
     # passed checks are behind a toggle
     assert [r[:3] for r in _visible_rows(page)] == [["dumbbell", "arm", "fail"]]
+    assert _visible_rows(page)[0][3].startswith("causal flip")  # the statistic that decided it
     page.check("#show-passed")
     rows = _visible_rows(page)
     assert len(rows) == 18
     # sorting by cue d, twice: ascending then descending
     header = page.locator("#checks-table thead th", has_text="cue d")
     header.click()
-    values = [float(r[3]) for r in _visible_rows(page)]
+    values = [float(r[4]) for r in _visible_rows(page)]
     assert values == sorted(values)
     header.click()
-    values = [float(r[3]) for r in _visible_rows(page)]
+    values = [float(r[4]) for r in _visible_rows(page)]
     assert values == sorted(values, reverse=True) and values[0] == pytest.approx(1.69, abs=0.01)
     # filtering by concept
     page.fill("#check-filter", "watermark")

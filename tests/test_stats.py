@@ -36,3 +36,12 @@ def test_cohens_d():
 def test_auc():
     assert stats.auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
     assert stats.auc(np.array([1.0]), np.array([1.0])) == 0.5
+
+
+def test_null_z_stays_finite_when_the_null_has_no_spread():
+    null = np.full((500, 2), 0.3) + np.random.default_rng(0).standard_normal((500, 2)) * 1e-9
+    observed = np.array([0.35, 0.3])
+    z = stats.null_z(observed, null, floor=0.01)
+    assert np.all(np.isfinite(z)) and z[0] == pytest.approx(5.0, rel=1e-3)  # 0.05 over the 0.01 floor
+    # the observed value's own sampling error widens the spread the effect is measured against
+    assert stats.null_z(observed, null, observed_se=0.05, floor=0.01)[0] == pytest.approx(1.0, rel=1e-3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audit.baseline import compare
+from audit.report.decisive import decisive_text
 
 
 def diff_record(baseline: dict, candidate: dict, abs_tol: float = 0.5, rel_tol: float = 0.5) -> dict:
@@ -13,15 +14,14 @@ def diff_record(baseline: dict, candidate: dict, abs_tol: float = 0.5, rel_tol: 
         rows.append({"class_name": c["class_name"], "concept": c["concept"],
                      "baseline_level": b["level"] if b else None, "candidate_level": c["level"],
                      "baseline_cue_d": b["cue_d"] if b else None, "candidate_cue_d": c["cue_d"],
-                     "baseline_vis_effect": b["vis_effect"] if b else None, "candidate_vis_effect": c["vis_effect"]})
+                     "baseline_vis_effect": b["vis_effect"] if b else None, "candidate_vis_effect": c["vis_effect"],
+                     # the statistic that decided each side's level (what a reader compares)
+                     "baseline_decided_by": decisive_text(b) if b else None,
+                     "candidate_decided_by": decisive_text(c)})
     side = lambda r: {"model": r["model"]["name"], "sha256": r["model"]["sha256"], "verdict": r["verdict"],  # noqa: E731
                       "started_at": r["provenance"]["started_at"]}
     return {"baseline": side(baseline), "candidate": side(candidate), "rows": rows,
             **compare(candidate, baseline, abs_tol, rel_tol, candidate["gate"]["warn"])}
-
-
-def _n(v):
-    return "-" if v is None else f"{v:.2f}"
 
 
 def render_markdown(d: dict) -> str:
@@ -38,11 +38,10 @@ def render_markdown(d: dict) -> str:
                      f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
     changed = [r for r in d["rows"] if r["baseline_level"] != r["candidate_level"]]
     if changed:
-        lines += ["", "| class | concept | level | cue d | vis effect |", "|---|---|---|---|---|"]
+        lines += ["", "| class | concept | level | decided by (baseline -> candidate) |", "|---|---|---|---|"]
         for r in changed:
             lines.append(f"| {r['class_name']} | {r['concept']} | {r['baseline_level']} -> {r['candidate_level']} | "
-                         f"{_n(r['baseline_cue_d'])} -> {_n(r['candidate_cue_d'])} | "
-                         f"{_n(r['baseline_vis_effect'])} -> {_n(r['candidate_vis_effect'])} |")
+                         f"{r['baseline_decided_by'] or '-'} -> **{r['candidate_decided_by']}** |")
     return "\n".join(lines) + "\n"
 
 

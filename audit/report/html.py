@@ -10,6 +10,7 @@ import yaml
 from PIL import Image
 
 from audit.images import data_uri
+from audit.report.decisive import decisive_short, decisive_text
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("audit.report", "templates"),
@@ -23,6 +24,8 @@ def _fmt(value, spec=".2f"):
 
 
 _ENV.filters["fmt"] = _fmt
+_ENV.filters["decisive"] = decisive_text
+_ENV.filters["decisive_short"] = decisive_short
 GALLERY_THUMBNAIL_BUDGET = 1200  # embedded class visualizations in one report, at most (~3 KB each)
 LARGE_REPORT_BYTES = 5 * 2**20   # a page above this says so at its top
 FINDING_IMAGES = 10              # findings shown with their images (the rest are listed in text)

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from audit.report.decisive import decisive_text
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -39,8 +41,9 @@ def render(result: dict, folder: Path) -> str:
         duration = vis_share + concept_seconds.get(c["concept"], 0.0)
         case = ET.SubElement(suite, "testcase", classname=xml_safe(f"audit.{c['concept']}"),
                              name=xml_safe(f"{c['class_name']} x {c['concept']}"), time=f"{duration:.3f}")
-        detail = xml_safe(f"{c['reason']}. cue d={c['cue_d']}, cue p_adj={c['cue_p_adjusted']}, "
-                  f"vis effect={c['vis_effect']}, vis p_adj={c['vis_p_adjusted']}")
+        detail = xml_safe(f"decided by {decisive_text(c)}. {c['reason']}. cue d={c['cue_d']}, "
+                          f"cue p_adj={c['cue_p_adjusted']}, vis effect={c['vis_effect']}, "
+                          f"vis p_adj={c['vis_p_adjusted']}")
         if c["level"] == "fail":
             ET.SubElement(case, "failure", message=xml_safe(f"concept '{c['concept']}' found in class "
                           f"'{c['class_name']}' where it is not allowed"), type="ConceptFinding").text = detail
@@ -65,5 +68,11 @@ def render(result: dict, folder: Path) -> str:
         for node in (suites, suite):
             node.set("tests", str(len(checks) + 1))
             node.set("failures", str(n_fail))
+    evidence = result.get("evidence") or {"mode": "causal"}
+    props = ET.Element("properties")  # JUnit wants properties first and system-out last
+    ET.SubElement(props, "property", name="evidence", value=evidence["mode"])
+    suite.insert(0, props)
+    if evidence["mode"] != "causal":
+        ET.SubElement(suite, "system-out").text = xml_safe("EVIDENCE: " + evidence["statement"])
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from audit.report.decisive import decisive_text
+
 ICON = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 MAX_ROWS = 50
 
@@ -24,6 +26,14 @@ def render(result: dict, folder: Path) -> str:
     ]
     if result.get("verdict_reasons"):
         lines += [f"Verdict: {'; '.join(result['verdict_reasons'])}.", ""]
+    evidence = result.get("evidence") or {"mode": "causal"}
+    if evidence["mode"] != "causal":
+        lines += [f"**Evidence:** {evidence['statement']}", ""]
+    probes = result["concepts"].get("probes")
+    if probes and probes.get("accuracy") is not None:
+        worst = sorted(probes["classes"], key=lambda c: c["accuracy"])[:3]
+        lines += [f"Probes: {probes['count']} labelled images, top-1 accuracy {probes['accuracy']:.1%} (lowest: " +
+                  ", ".join(f"{c['name']} {c['accuracy']:.0%}" for c in worst) + ").", ""]
     base = result.get("baseline") or {"state": "none"}
     if base["state"] == "compared":
         lines += [f"Baseline `{base['model_name']}` ({base['verdict']}): {len(base['new_findings'])} new finding(s), "
@@ -36,21 +46,22 @@ def render(result: dict, folder: Path) -> str:
         lines += [f"**Baseline {base['state']}**: {base['reason']}.", ""]
     findings = result["findings"]
     if findings:
-        lines += ["| level | class | concept | cue d | cue p (adj.) | concept images -> class | vis effect | "
-                  "causal flip (control) |",
+        lines += ["| level | class | concept | decided by | cue d | cue p (adj.) | concept images -> class | "
+                  "vis effect |",
                   "|---|---|---|---|---|---|---|---|"]
         for f in findings[:MAX_ROWS]:
-            causal = "–" if f.get("causal_flip") is None else \
-                f"{f['causal_flip']:.0%} ({f['causal_flip_control']:.0%})"
-            lines.append(f"| {f['level']} | {f['class_name']} | {f['concept']} | {_num(f['cue_d'])} | "
-                         f"{_num(f['cue_p_adjusted'], '{:.2g}')} | {_num(f['cue_top1'], '{:.0%}')} | "
-                         f"{_num(f['vis_effect'])} | {causal} |")
+            lines.append(f"| {f['level']} | {f['class_name']} | {f['concept']} | **{decisive_text(f)}** | "
+                         f"{_num(f['cue_d'])} | {_num(f['cue_p_adjusted'], '{:.2g}')} | "
+                         f"{_num(f['cue_top1'], '{:.0%}')} | {_num(f['vis_effect'])} |")
         if len(findings) > MAX_ROWS:
             lines.append(f"\n{len(findings) - MAX_ROWS} more findings in audit.json.")
     else:
         lines.append("No concept was found in a class where it is not allowed.")
     m = result["meanings"]
-    lines += ["", f"- *cue d*: {m['cue_d']}", f"- *cue p (adj.)*: {m['cue_p_adjusted']}",
+    lines += ["", f"- *decided by*: {m['decided_by']}"]
+    if any(f.get("causal_flip") is not None for f in findings):
+        lines += [f"- *causal flip*: {m['causal_flip']}", f"- *causal shift*: {m['causal_shift']}"]
+    lines += [f"- *cue d*: {m['cue_d']}", f"- *cue p (adj.)*: {m['cue_p_adjusted']}",
               f"- *vis effect*: {m['vis_effect']}", "",
               "Full report: `index.html` in the report folder (self-contained; open it in a browser)."]
     return "\n".join(lines) + "\n"
