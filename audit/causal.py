@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit import stats
-from audit.model import LoadedModel
+from audit.model import MAX_FORWARD_BATCH, LoadedModel
 
 PASTES_PER_PROBE = 2  # each probe gets this many (concept, control) paste pairs
-BATCH = 64
 
 
 @dataclass
@@ -44,35 +43,41 @@ def paste(images: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return images * (1.0 - alpha) + rgb * alpha
 
 
-def _log_probs(model: LoadedModel, images: np.ndarray) -> np.ndarray:
+def _log_probs(model: LoadedModel, count: int, make_batch, batch_size: int) -> np.ndarray:
+    """Class log-probabilities of `count` images, each batch built only when it is forwarded
+    (make_batch(index array) -> images), so the pasted images never all exist at once."""
     import tensorflow as tf
 
     out = []
-    for i in range(0, len(images), BATCH):
-        logits = model.forward(tf.constant(images[i:i + BATCH], tf.float32))[1]
+    for i in range(0, count, batch_size):
+        logits = model.predict(tf.constant(make_batch(np.arange(i, min(i + batch_size, count))), tf.float32))[1]
         out.append(tf.nn.log_softmax(tf.cast(logits, tf.float64)).numpy())
     return np.concatenate(out)
 
 
 def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: np.ndarray,
-                  negatives: np.ndarray, class_indices: np.ndarray, seed: int) -> CausalScores:
-    """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None."""
+                  negatives: np.ndarray, class_indices: np.ndarray, seed: int,
+                  batch_size: int = MAX_FORWARD_BATCH) -> CausalScores:
+    """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None.
+    `batch_size`: images per forward call (from the memory budget: model.forward_batch_size)."""
     C, K = len(class_indices), len(cutouts)
     shape = (C, K)
     out = {name: np.full(shape, np.nan) for name in ("flip", "flip_control", "effect", "logp_rise", "p")}
     n = len(probes) * PASTES_PER_PROBE
     probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
     # a paste of a probe already seen as the class cannot flip to it: per class, the pastes that count
-    eligible = _log_probs(model, probes).argmax(1)[probe_idx][None, :] != np.asarray(class_indices)[:, None]
+    eligible = (_log_probs(model, len(probes), lambda b: probes[b], batch_size).argmax(1)[probe_idx][None, :]
+                != np.asarray(class_indices)[:, None])
     for k, cut in enumerate(cutouts):
         if cut is None:
             continue
         rng = np.random.default_rng([seed, 11, k])
         cut_idx = rng.integers(0, len(cut), n)
         fill_idx = rng.integers(0, len(negatives), n)
-        rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
-        with_concept = _log_probs(model, paste(probes[probe_idx], rgb, alpha))
-        with_control = _log_probs(model, paste(probes[probe_idx], negatives[fill_idx], alpha))
+        with_concept = _log_probs(model, n, lambda b: paste(probes[probe_idx[b]], cut[cut_idx[b], ..., :-1],
+                                                            cut[cut_idx[b], ..., -1:]), batch_size)
+        with_control = _log_probs(model, n, lambda b: paste(probes[probe_idx[b]], negatives[fill_idx[b]],
+                                                            cut[cut_idx[b], ..., -1:]), batch_size)
         for c, cls in enumerate(class_indices):
             if not eligible[c].any():
                 continue

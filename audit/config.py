@@ -391,18 +391,20 @@ def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = No
         jitter=sec.get("jitter", int, defaults.jitter, check=lambda v: v >= 0, fix="use pixels >= 0"),
         seed=seed if seed is not None else sec.get("seed", int, defaults.seed, check=lambda v: v >= 0,
                                                    fix="use a whole number >= 0"),
+        memory_budget_mb=sec.get("memory_budget_mb", int, defaults.memory_budget_mb, check=_positive,
+                                 fix="use megabytes > 0"),
     )
     return out
 
 
-def _gallery(top: _Section, seed: int) -> GalleryConfig | None:
+def _gallery(top: _Section, seed: int, budget_mb: int) -> GalleryConfig | None:
     if top.has("layer_gallery") and top.data["layer_gallery"] is False:
         top.used.add("layer_gallery")
         return None
     sec = top.section("layer_gallery")
     layers = _names_or_keyword(sec, "layers", "auto", "layer names")
     count = sec.get("count", int, 4, check=lambda v: 1 <= v <= 16, fix="use a whole number from 1 to 16")
-    settings = dream_settings(sec, DreamSettings(octaves=3, steps=24, jitter=4), seed=seed)
+    settings = dream_settings(sec, DreamSettings(octaves=3, steps=24, jitter=4, memory_budget_mb=budget_mb), seed=seed)
     sec.finish()
     return GalleryConfig(layers, count, settings)
 
@@ -442,7 +444,7 @@ def load_config(path: str | Path) -> Config:
     visualize = _visualize(top.section("visualize"))
     concepts = _concepts(top.section("concepts"))
     gate = _gate(top.section("gate"))
-    gallery = _gallery(top, visualize.seed)
+    gallery = _gallery(top, visualize.seed, visualize.memory_budget_mb)
     report = _report(top.section("report"), file)
     top.finish()
     # without names (an application's ImageNet head), classes are called by their index: "0", "1", ...

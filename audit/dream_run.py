@@ -11,7 +11,7 @@ from audit.dream import DreamResult, dream, noise_image, spread_layers, top_chan
 from audit.dream_config import DreamConfig, DreamTerm
 from audit.errors import UserError
 from audit.images import load_image, save_png
-from audit.model import LoadedModel, activation_reader, feature_map_layers, load_model
+from audit.model import LoadedModel, activation_reader, feature_map_layers, gradient_batch_size, load_model
 from audit.outputs import check_replaceable, staged_folder
 
 SCHEMA_VERSION = 1
@@ -66,7 +66,8 @@ def layer_gallery(model: LoadedModel, cfg: GalleryConfig, out: Path, progress: b
     for name in layers:
         objective = objectives.layer_mean(name)
         read = activation_reader(model, objective.layers, key="layer_gallery.layers")
-        result = dream(read, objective, start, tile, cfg.settings, progress=progress)
+        result = dream(read, objective, start, tile, cfg.settings, progress=progress,
+                       tiles_per_call=gradient_batch_size(model, cfg.settings.memory_budget_mb))
         rel = f"images/layers/{len(entries):02d}_{name.replace('/', '_')}.png"
         save_png(out / rel, result.image)
         entries.append({"layer": name, "depth": depth.get(name), "image": rel,
@@ -112,7 +113,8 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
             _check_channels(read, t.layer, list(t.channels) or [t.neuron], model.input_shape, "dream.objective")
     log(f"dream: {objective.name} on {'noise' if cfg.input is None else cfg.input.name}, "
         f"{image.shape[1]}x{image.shape[0]}")
-    result = dream(read, objective, image, tile, cfg.settings, progress=progress)
+    result = dream(read, objective, image, tile, cfg.settings, progress=progress,
+                   tiles_per_call=gradient_batch_size(model, cfg.settings.memory_budget_mb))
     with staged_folder(out) as staging:
         (staging / "images").mkdir()
         save_png(staging / "images" / "input.png", image)

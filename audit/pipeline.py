@@ -22,7 +22,7 @@ from audit.dream_run import layer_gallery
 from audit.errors import UserError
 from audit.findings import gate_checks
 from audit.images import load_folder, save_png
-from audit.model import LoadedModel, file_sha256, load_model
+from audit.model import LoadedModel, file_sha256, forward_batch_size, load_model
 from audit.optimize import Visualizations, visualize_classes
 from audit.outputs import check_replaceable, staged_folder
 from audit.report import render_all
@@ -162,12 +162,15 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                                 "least 20 (100+ recommended) in-distribution images")
     with timer.stage("visualize"):
         vis = visualize_classes(model, cfg.visualize, progress=progress)
+    batch = forward_batch_size(model, cfg.visualize.memory_budget_mb)  # forward-only stages: images per call
     with timer.stage("score concepts"):
-        scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed)
+        scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed,
+                                batch_size=batch)
     causal = None
     if probes is not None and any(c is not None for c in cutouts):
         with timer.stage("causal test"):
-            causal = causal_scores(model, cutouts, probes, negatives, vis.class_indices, cfg.visualize.seed)
+            causal = causal_scores(model, cutouts, probes, negatives, vis.class_indices, cfg.visualize.seed,
+                                   batch_size=batch)
     with timer.stage("gate"):
         checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
     checks = [c.to_dict() for c in checks]

@@ -78,6 +78,17 @@ def test_images_larger_than_the_model_input_are_tiled(model, photo):
     assert result.objective_end[-1] > result.objective_start[-1]
 
 
+def test_tiles_in_groups_give_the_same_dream(model, photo):
+    # a memory budget too small for all tiles at once sums the groups' gradients: same image
+    big = np.tile(photo, (2, 3, 1))[:100, :150]  # 2 x 3 tiles of 64
+    objective = objectives.layer_mean("features")
+    read = activation_reader(model, objective.layers)
+    together = dream(read, objective, big, (64, 64), FAST, progress=False)
+    in_pairs = dream(read, objective, big, (64, 64), FAST, progress=False, tiles_per_call=2)
+    assert np.abs(together.image - in_pairs.image).max() < 1e-4
+    assert np.allclose(together.objective_end, in_pairs.objective_end, rtol=1e-4)
+
+
 def test_smoothing_lowers_total_variation(model, photo):
     objective = objectives.layer_mean("conv2d_1")
     read = activation_reader(model, objective.layers)
