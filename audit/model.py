@@ -312,6 +312,26 @@ def feature_map_layers(model: LoadedModel) -> list[str]:
     return [] if model.keras_model is None else [layer.name for layer in _feature_maps(model.keras_model)]
 
 
+def _is_nonlinearity(layer) -> bool:
+    """A layer whose output is taken after a nonlinearity: ReLU/ReLU6/LeakyReLU/ELU/PReLU layers,
+    Activation layers, or layers with a built-in activation (Conv2D(..., activation="relu"))."""
+    import keras
+
+    if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)):
+        return True
+    name = getattr(getattr(layer, "activation", None), "__name__", "linear")
+    return name not in ("linear", "softmax", "log_softmax")
+
+
+def activation_map_layers(model: LoadedModel) -> list[str]:
+    """Feature-map layers taken after a nonlinearity, input to output. DeepDream on them shows
+    what the network detects; a BatchNorm or a convolution without its activation is linear in
+    its inputs, so raising its mean paints a flat colour, not a pattern."""
+    if model.keras_model is None:
+        return []
+    return [layer.name for layer in _feature_maps(model.keras_model) if _is_nonlinearity(layer)]
+
+
 def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callable:
     """tf: pixels in [0, 1] -> ({layer name: activations}, logits) for the named layers."""
     import keras

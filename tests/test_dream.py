@@ -135,6 +135,14 @@ def test_layer_choice_helpers(model):
     assert picked[0] == layers[0] and picked[-1] == layers[-1] and len(picked) == 3
 
 
+def test_gallery_layers_on_the_demo_are_its_four_relu_convolutions(model):
+    from audit.dream_run import gallery_layers
+
+    # every conv has its ReLU built in; with just `count` candidates none is left out
+    assert gallery_layers(model, 4) == ["conv2d", "conv2d_1", "conv2d_2", "features"]
+    assert gallery_layers(model, 3) == ["conv2d_1", "conv2d_2", "features"]  # more to choose from: no stem
+
+
 def test_dream_cli_with_a_config_file(tmp_path, photo):
     from audit.demo.drawing import scene
 
