@@ -27,10 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit import stats
-from audit.model import LoadedModel
+from audit.model import MAX_FORWARD_BATCH, LoadedModel
 
 PASTES_PER_PROBE = 2  # each probe gets this many (concept, control) paste pairs
-BATCH = 64
 SHIFT_CAP = 1.0       # one probe moves the shift by at most this many logit spreads
 
 
@@ -52,12 +51,19 @@ def paste(images: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return images * (1.0 - alpha) + rgb * alpha
 
 
-def log_probs(model: LoadedModel, images: np.ndarray) -> np.ndarray:
+def log_probs(model: LoadedModel, images: np.ndarray, batch_size: int = MAX_FORWARD_BATCH) -> np.ndarray:
+    """Class log-probabilities of images, `batch_size` per forward call."""
+    return _log_probs(model, len(images), lambda b: images[b], batch_size)
+
+
+def _log_probs(model: LoadedModel, count: int, make_batch, batch_size: int) -> np.ndarray:
+    """Class log-probabilities of `count` images, each batch built only when it is forwarded
+    (make_batch(index array) -> images), so the pasted images never all exist at once."""
     import tensorflow as tf
 
     out = []
-    for i in range(0, len(images), BATCH):
-        logits = model.forward(tf.constant(images[i:i + BATCH], tf.float32))[1]
+    for i in range(0, count, batch_size):
+        logits = model.predict(tf.constant(make_batch(np.arange(i, min(i + batch_size, count))), tf.float32))[1]
         out.append(tf.nn.log_softmax(tf.cast(logits, tf.float64)).numpy())
     return np.concatenate(out)
 
@@ -90,16 +96,17 @@ def class_shifts(rise: np.ndarray, top: np.ndarray, spread: float) -> np.ndarray
 
 def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: np.ndarray,
                   negatives: np.ndarray, class_indices: np.ndarray, seed: int,
-                  clean: np.ndarray | None = None) -> CausalScores:
+                  clean: np.ndarray | None = None, batch_size: int = MAX_FORWARD_BATCH) -> CausalScores:
     """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None.
-    `clean`: the probes' own log-probabilities, when already computed."""
+    `clean`: the probes' own log-probabilities, when already computed. `batch_size`: images
+    per forward call (from the memory budget: model.forward_batch_size)."""
     C, K = len(class_indices), len(cutouts)
     shape = (C, K)
     names = ("flip", "flip_control", "effect", "logp_rise", "shift", "p")
     out = {name: np.full(shape, np.nan) for name in names}
     n = len(probes) * PASTES_PER_PROBE
     probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
-    clean = log_probs(model, probes) if clean is None else clean
+    clean = log_probs(model, probes, batch_size) if clean is None else clean
     spread = logit_spread(clean)
     top = clean.argmax(1)[probe_idx]
     # a paste of a probe already seen as the class cannot flip to it: per class, the pastes that count
@@ -110,9 +117,10 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
         rng = np.random.default_rng([seed, 11, k])
         cut_idx = rng.integers(0, len(cut), n)
         fill_idx = rng.integers(0, len(negatives), n)
-        rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
-        with_concept = log_probs(model, paste(probes[probe_idx], rgb, alpha))
-        with_control = log_probs(model, paste(probes[probe_idx], negatives[fill_idx], alpha))
+        with_concept = _log_probs(model, n, lambda b: paste(probes[probe_idx[b]], cut[cut_idx[b], ..., :-1],
+                                                            cut[cut_idx[b], ..., -1:]), batch_size)
+        with_control = _log_probs(model, n, lambda b: paste(probes[probe_idx[b]], negatives[fill_idx[b]],
+                                                            cut[cut_idx[b], ..., -1:]), batch_size)
         rise = with_concept - with_control
         shifts = class_shifts(rise, top, spread)
         for c, cls in enumerate(class_indices):

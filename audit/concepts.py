@@ -26,15 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit import stats
-from audit.model import LoadedModel
+from audit.model import MAX_FORWARD_BATCH, LoadedModel
 from audit.optimize import Visualizations
 
-EMBED_BATCH = 64
 # The visualization score is a difference of cosines: below a hundredth of the cosine scale a
 # spread is not resolvable, so the effect's denominator never goes under it (when every class's
 # visualizations look alike, random directions all score ~0 and the effect would explode).
 VIS_SD_FLOOR = 0.01
-
 
 @dataclass
 class ConceptSet:
@@ -66,13 +64,13 @@ class ConceptScores:
     negatives_top1: np.ndarray    # (C,) share of negatives classified as the class
 
 
-def embed(model: LoadedModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Spatially averaged concept-layer activations (N, D) and logits (N, K)."""
+def embed(model: LoadedModel, images: np.ndarray, batch_size: int = MAX_FORWARD_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Spatially averaged concept-layer activations (N, D) and logits (N, K), `batch_size` images per call."""
     import tensorflow as tf
 
     feats, logits = [], []
-    for i in range(0, len(images), EMBED_BATCH):
-        f, lg = model.forward(tf.constant(images[i:i + EMBED_BATCH], tf.float32))
+    for i in range(0, len(images), batch_size):
+        f, lg = model.predict(tf.constant(images[i:i + batch_size], tf.float32))
         f = f.numpy()
         feats.append(f.reshape(len(f), -1, f.shape[-1]).mean(axis=1) if f.ndim > 2 else f)
         logits.append(lg.numpy())
@@ -128,10 +126,12 @@ def _cue_d_from_subsets(x: np.ndarray, select: np.ndarray) -> np.ndarray:
 
 
 def score_concepts(model: LoadedModel, vis: Visualizations, bank: list[ConceptSet],
-                   negatives: np.ndarray, random_concepts: int, seed: int) -> ConceptScores:
+                   negatives: np.ndarray, random_concepts: int, seed: int,
+                   batch_size: int = MAX_FORWARD_BATCH) -> ConceptScores:
+    """`batch_size`: images per forward call (from the memory budget: model.forward_batch_size)."""
     C, R = vis.images.shape[:2]
-    vis_feats, _ = embed(model, vis.images.reshape((C * R,) + vis.images.shape[2:]))
-    neg_feats, neg_logits = embed(model, negatives)
+    vis_feats, _ = embed(model, vis.images.reshape((C * R,) + vis.images.shape[2:]), batch_size)
+    neg_feats, neg_logits = embed(model, negatives, batch_size)
     mu, sd = neg_feats.mean(0), neg_feats.std(0) + 1e-6
     z_neg = (neg_feats - mu) / sd
     z_vis = _unit((vis_feats - mu) / sd).reshape(C, R, -1)
@@ -146,7 +146,7 @@ def score_concepts(model: LoadedModel, vis: Visualizations, bank: list[ConceptSe
     for k, concept in enumerate(bank):
         started = time.perf_counter()
         rng = np.random.default_rng([seed, 7, k])
-        feats, logits = embed(model, concept.images)
+        feats, logits = embed(model, concept.images, batch_size)
         z_con = (feats - mu) / sd
         centered = logits - logits.mean(1, keepdims=True)
         m = min(len(concept.images), len(negatives) // 2)

@@ -445,18 +445,20 @@ def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = No
         jitter=sec.get("jitter", int, defaults.jitter, check=_within(0, 1024), fix="use pixels from 0 to 1024"),
         seed=seed if seed is not None else sec.get("seed", int, defaults.seed, check=_within(0, MAX_SEED),
                                                    fix=f"use a whole number from 0 to {MAX_SEED}"),
+        memory_budget_mb=sec.get("memory_budget_mb", int, defaults.memory_budget_mb, check=_within(16, 1_048_576),
+                                 fix="use megabytes from 16 to 1048576"),
     )
     return out
 
 
-def _gallery(top: _Section, seed: int) -> GalleryConfig | None:
+def _gallery(top: _Section, seed: int, budget_mb: int) -> GalleryConfig | None:
     if top.has("layer_gallery") and top.data["layer_gallery"] is False:
         top.used.add("layer_gallery")
         return None
     sec = top.section("layer_gallery")
     layers = _names_or_keyword(sec, "layers", "auto", "layer names")
     count = sec.get("count", int, 4, check=lambda v: 1 <= v <= 16, fix="use a whole number from 1 to 16")
-    settings = dream_settings(sec, DreamSettings(octaves=3, steps=24, jitter=4), seed=seed)
+    settings = dream_settings(sec, DreamSettings(octaves=3, steps=24, jitter=4, memory_budget_mb=budget_mb), seed=seed)
     sec.finish()
     return GalleryConfig(layers, count, settings)
 
@@ -496,7 +498,7 @@ def load_config(path: str | Path) -> Config:
     visualize = _visualize(top.section("visualize"))
     concepts = _concepts(top.section("concepts"))
     gate = _gate(top.section("gate"))
-    gallery = _gallery(top, visualize.seed)
+    gallery = _gallery(top, visualize.seed, visualize.memory_budget_mb)
     report = _report(top.section("report"), file)
     top.used.add("execution")
     execution = parse_execution(top.data.get("execution"), str(file))

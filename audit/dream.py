@@ -4,7 +4,9 @@ or a class) responds to, at several scales.
 * Octaves: the image is dreamed small first, then enlarged step by step; the detail
   dreamed so far is re-injected on top of the resized original at each scale.
 * Tiled gradients: the model sees fixed-size tiles, so images of any size work; the tile
-  grid is shifted at random each step (jitter) so tile seams do not show.
+  grid is shifted at random each step (jitter) so tile seams do not show. At most
+  `tiles_per_call` tiles go through the model at once (sized from the memory budget); the
+  gradients of the groups are summed, which is the gradient of the summed objective.
 * Smoothing: a total-variation penalty punishes pixels that differ too much from their
   neighbours (the seed's regularizer); off when `smoothing` is 0.
 * Channel selection: `top_channels` picks the channels a guide image fires most, so a
@@ -30,6 +32,7 @@ class DreamSettings:
     smoothing: float = 0.0   # weight of the total-variation descent relative to the objective's ascent
     jitter: int = 8          # random shift of the tile grid, pixels
     seed: int = 0
+    memory_budget_mb: int = 2048  # bounds how many tiles go through the model per call
 
 
 @dataclass
@@ -45,8 +48,12 @@ def octave_sizes(size: tuple[int, int], octaves: int, scale: float) -> list[tupl
     return [(max(1, round(h / scale**i)), max(1, round(w / scale**i))) for i in reversed(range(octaves))]
 
 
-def _tiled_score(read, objective: Objective, img, tile: tuple[int, int], shift):
-    """Objective summed over the model-sized tiles of a (shifted, padded) image."""
+def tile_count(size: tuple[int, int], tile: tuple[int, int]) -> int:
+    return -(-size[0] // tile[0]) * -(-size[1] // tile[1])
+
+
+def _tiled_score(read, objective: Objective, img, tile: tuple[int, int], shift, lo=0, hi=None):
+    """Objective summed over the model-sized tiles lo..hi of a (shifted, padded) image."""
     import tensorflow as tf
 
     th, tw = tile
@@ -57,7 +64,7 @@ def _tiled_score(read, objective: Objective, img, tile: tuple[int, int], shift):
     nh, nw = (h + ph) // th, (w + pw) // tw
     c = x.shape[-1]
     tiles = tf.reshape(tf.transpose(tf.reshape(x, [nh, th, nw, tw, c]), [0, 2, 1, 3, 4]), [-1, th, tw, c])
-    acts, logits = read(tiles)
+    acts, logits = read(tiles if hi is None else tiles[lo:hi])
     return tf.reduce_sum(objective(acts, logits))
 
 
@@ -67,15 +74,18 @@ def total_variation(img):
     return tf.reduce_mean(tf.abs(img[1:] - img[:-1])) + tf.reduce_mean(tf.abs(img[:, 1:] - img[:, :-1]))
 
 
-def _step_function(read, objective: Objective, tile, settings: DreamSettings):
+def _step_function(read, objective: Objective, tile, settings: DreamSettings, tiles_per_call: int):
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
-    def step(img, shift):
+    def tile_gradient(img, shift, lo, hi):
         with tf.GradientTape() as tape:
             tape.watch(img)
-            score = _tiled_score(read, objective, img, tile, shift)
-        grad = tape.gradient(score, img)
+            score = _tiled_score(read, objective, img, tile, shift, lo, hi)
+        return tape.gradient(score, img), score
+
+    @tf.function(reduce_retracing=True)
+    def update(img, grad):
         # normalized, so the step size means the same at every layer and for every objective
         grad /= tf.math.reduce_std(grad) + 1e-8
         if settings.smoothing:
@@ -85,20 +95,46 @@ def _step_function(read, objective: Objective, tile, settings: DreamSettings):
                 tv = total_variation(img)
             smooth = tape.gradient(tv, img)
             grad -= settings.smoothing * smooth / (tf.math.reduce_std(smooth) + 1e-8)
-        return tf.clip_by_value(img + settings.step_size * grad, 0.0, 1.0), score
+        return tf.clip_by_value(img + settings.step_size * grad, 0.0, 1.0)
+
+    def step(img, shift):
+        n = tile_count(tuple(img.shape[:2]), tile)
+        grad = score = None
+        for lo in range(0, n, tiles_per_call):
+            g, sc = tile_gradient(img, shift, tf.constant(lo), tf.constant(min(lo + tiles_per_call, n)))
+            grad, score = (g, sc) if grad is None else (grad + g, score + sc)
+        return update(img, grad), score
 
     return step
 
 
+def _score_function(read, objective: Objective, tile, tiles_per_call: int):
+    """The objective over all tiles, without gradients, in groups of tiles_per_call."""
+    import tensorflow as tf
+
+    group = tf.function(lambda img, shift, lo, hi: _tiled_score(read, objective, img, tile, shift, lo, hi),
+                        reduce_retracing=True)
+
+    def score(img) -> float:
+        n, no_shift = tile_count(tuple(img.shape[:2]), tile), tf.constant([0, 0], tf.int32)
+        return float(sum(group(img, no_shift, tf.constant(lo), tf.constant(min(lo + tiles_per_call, n)))
+                         for lo in range(0, n, tiles_per_call)))
+
+    return score
+
+
 def dream(read, objective: Objective, image: np.ndarray, tile: tuple[int, int], settings: DreamSettings,
-          progress: bool = True) -> DreamResult:
+          progress: bool = True, tiles_per_call: int | None = None) -> DreamResult:
+    """`tiles_per_call`: most tiles per forward/backward call (None: all of them)."""
     import tensorflow as tf
     from tqdm import tqdm
 
     rng = np.random.default_rng([settings.seed, 11])
     base = tf.constant(image, tf.float32)
     sizes = octave_sizes(image.shape[:2], settings.octaves, settings.octave_scale)
-    step = _step_function(read, objective, tile, settings)
+    per_call = tiles_per_call or tile_count(image.shape[:2], tile)
+    step = _step_function(read, objective, tile, settings, per_call)
+    score = _score_function(read, objective, tile, per_call)
     result = DreamResult(image=image, sizes=sizes)
     detail = tf.zeros(sizes[0] + (image.shape[2],), tf.float32)
     bar = tqdm(total=settings.steps * len(sizes), desc="dream", unit="step", leave=False,
@@ -107,14 +143,13 @@ def dream(read, objective: Objective, image: np.ndarray, tile: tuple[int, int], 
         scaled = tf.image.resize(base, size, method="bilinear")
         detail = tf.image.resize(detail, size, method="bilinear")
         img = tf.clip_by_value(scaled + detail, 0.0, 1.0)
-        no_shift = tf.constant([0, 0], tf.int32)
-        result.objective_start.append(float(_tiled_score(read, objective, img, tile, no_shift)))
+        result.objective_start.append(score(img))
         for _ in range(settings.steps):
             j = settings.jitter
             shift = tf.constant(rng.integers(-j, j + 1, size=2) if j else [0, 0], tf.int32)
             img, _ = step(img, shift)
             bar.update(1)
-        result.objective_end.append(float(_tiled_score(read, objective, img, tile, no_shift)))
+        result.objective_end.append(score(img))
         detail = img - scaled
     bar.close()
     result.image = img.numpy()

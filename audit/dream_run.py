@@ -11,7 +11,8 @@ from audit.dream import DreamResult, dream, noise_image, spread_layers, top_chan
 from audit.dream_config import DreamConfig, DreamTerm
 from audit.errors import UserError
 from audit.images import load_image, save_png
-from audit.model import LoadedModel, activation_reader, feature_map_layers, load_model
+from audit.model import (LoadedModel, activation_map_layers, activation_reader, feature_map_layers,
+                          gradient_batch_size, load_model)
 from audit.outputs import check_replaceable, staged_folder
 
 SCHEMA_VERSION = 1
@@ -54,10 +55,18 @@ def _check_channels(read, layer: str, wanted, input_shape, key: str) -> None:
         raise UserError(f"{key}: layer {layer!r} has {n} channels; channel {bad[0]} does not exist")
 
 
+def gallery_layers(model: LoadedModel, count: int) -> list[str]:
+    """`count` layers spread from early to late: outputs of nonlinearities (any feature map if the
+    model has none). The first one (the stem, right on the pixels: its dream is a flat colour or
+    a colour grating) is left out when there are more than `count` to choose from."""
+    candidates = activation_map_layers(model) or feature_map_layers(model)
+    return spread_layers(candidates[1:] if len(candidates) > count else candidates, count)
+
+
 def layer_gallery(model: LoadedModel, cfg: GalleryConfig, out: Path, progress: bool = False) -> list[dict]:
     """What each depth of the network paints from the same noise (model input size)."""
     maps = feature_map_layers(model)
-    layers = list(cfg.layers) if cfg.layers else spread_layers(maps, cfg.count)
+    layers = list(cfg.layers) if cfg.layers else gallery_layers(model, cfg.count)
     tile = model.input_shape[:2]
     start = noise_image(cfg.settings.seed, tile, model.input_shape[2])
     (out / "images" / "layers").mkdir(parents=True, exist_ok=True)
@@ -66,7 +75,8 @@ def layer_gallery(model: LoadedModel, cfg: GalleryConfig, out: Path, progress: b
     for name in layers:
         objective = objectives.layer_mean(name)
         read = activation_reader(model, objective.layers, key="layer_gallery.layers")
-        result = dream(read, objective, start, tile, cfg.settings, progress=progress)
+        result = dream(read, objective, start, tile, cfg.settings, progress=progress,
+                       tiles_per_call=gradient_batch_size(model, cfg.settings.memory_budget_mb))
         rel = f"images/layers/{len(entries):02d}_{name.replace('/', '_')}.png"
         save_png(out / rel, result.image)
         entries.append({"layer": name, "depth": depth.get(name), "image": rel,
@@ -112,7 +122,8 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
             _check_channels(read, t.layer, list(t.channels) or [t.neuron], model.input_shape, "dream.objective")
     log(f"dream: {objective.name} on {'noise' if cfg.input is None else cfg.input.name}, "
         f"{image.shape[1]}x{image.shape[0]}")
-    result = dream(read, objective, image, tile, cfg.settings, progress=progress)
+    result = dream(read, objective, image, tile, cfg.settings, progress=progress,
+                   tiles_per_call=gradient_batch_size(model, cfg.settings.memory_budget_mb))
     with staged_folder(out) as staging:
         (staging / "images").mkdir()
         save_png(staging / "images" / "input.png", image)

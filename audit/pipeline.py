@@ -23,8 +23,8 @@ from audit.errors import UserError
 from audit.findings import gate_checks
 from audit.folder_checks import check_folders
 from audit.images import load_folder, save_png
-from audit.model import LoadedModel, file_sha256, load_model
 from audit.execution.shards import preflight, visualize
+from audit.model import LoadedModel, file_sha256, forward_batch_size, load_model
 from audit.optimize import Visualizations
 from audit.outputs import check_replaceable, staged_folder
 from audit.probes import load_probes, probe_accuracy
@@ -191,20 +191,22 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                                alpha=True) for c in cfg.concepts.bank]
         probes = None if cfg.concepts.probes is None else load_probes(
             cfg.concepts.probes, size, ch, model.classes, cfg.concepts.max_examples, cfg.visualize.seed)
+    batch = forward_batch_size(model, cfg.visualize.memory_budget_mb)  # forward-only stages: images per call
     probe_report, clean = None, None
     if probes is not None:
         with timer.stage("probes"):
-            clean = log_probs(model, probes.images)
+            clean = log_probs(model, probes.images, batch)
             probe_report = probe_accuracy(clean.argmax(1), probes, model.classes)
     with timer.stage("visualize"):
         vis = visualize(model, cfg.model, cfg.concepts.layer, cfg.visualize, cfg.execution, progress, log)
     with timer.stage("score concepts"):
-        scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed)
+        scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed,
+                                batch_size=batch)
     causal = None
     if probes is not None and any(c is not None for c in cutouts):
         with timer.stage("causal test"):
             causal = causal_scores(model, cutouts, probes.images, negatives, vis.class_indices, cfg.visualize.seed,
-                                   clean=clean)
+                                   clean=clean, batch_size=batch)
     with timer.stage("gate"):
         checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
     checks = [c.to_dict() for c in checks]

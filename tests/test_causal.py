@@ -23,10 +23,11 @@ def folders():
                for c in ("arm", "stripes", "watermark")}}
 
 
-def _scores(kind, folders, seed=0):
+def _scores(kind, folders, seed=0, batch_size=64):
     model = load_model(ModelConfig(ASSETS / "models" / f"demo_{kind}.keras", CLASSES, None, (0.0, 1.0), None, False))
     cutouts = [folders["arm"], folders["stripes"], None]  # watermark: no causal test
-    return causal_scores(model, cutouts, folders["probes"], folders["negatives"], np.arange(6), seed)
+    return causal_scores(model, cutouts, folders["probes"], folders["negatives"], np.arange(6), seed,
+                         batch_size=batch_size)
 
 
 def test_cutouts_are_the_concept_alone(folders):
@@ -61,6 +62,15 @@ def test_the_control_model_is_not_moved_by_the_arm(folders):
 def test_same_seed_same_numbers(folders):
     a, b = _scores("shortcut", folders, seed=3), _scores("shortcut", folders, seed=3)
     assert np.array_equal(a.flip, b.flip, equal_nan=True) and np.array_equal(a.p, b.p, equal_nan=True)
+
+
+def test_a_smaller_memory_budget_gives_the_same_numbers(folders):
+    # batches sized from the budget (pasted a batch at a time) must not change the statistics
+    big, small = _scores("shortcut", folders, batch_size=64), _scores("shortcut", folders, batch_size=7)
+    assert np.array_equal(big.flip, small.flip, equal_nan=True)
+    assert np.array_equal(big.flip_control, small.flip_control, equal_nan=True)
+    assert np.allclose(big.logp_rise, small.logp_rise, atol=1e-5, equal_nan=True)
+    assert np.allclose(big.p, small.p, rtol=1e-3, atol=1e-12, equal_nan=True)
 
 
 def test_a_causal_check_is_decided_by_the_causal_test_and_reported(tmp_path, demo_model_path):

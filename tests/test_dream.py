@@ -78,6 +78,17 @@ def test_images_larger_than_the_model_input_are_tiled(model, photo):
     assert result.objective_end[-1] > result.objective_start[-1]
 
 
+def test_tiles_in_groups_give_the_same_dream(model, photo):
+    # a memory budget too small for all tiles at once sums the groups' gradients: same image
+    big = np.tile(photo, (2, 3, 1))[:100, :150]  # 2 x 3 tiles of 64
+    objective = objectives.layer_mean("features")
+    read = activation_reader(model, objective.layers)
+    together = dream(read, objective, big, (64, 64), FAST, progress=False)
+    in_pairs = dream(read, objective, big, (64, 64), FAST, progress=False, tiles_per_call=2)
+    assert np.abs(together.image - in_pairs.image).max() < 1e-4
+    assert np.allclose(together.objective_end, in_pairs.objective_end, rtol=1e-4)
+
+
 def test_smoothing_lowers_total_variation(model, photo):
     objective = objectives.layer_mean("conv2d_1")
     read = activation_reader(model, objective.layers)
@@ -122,6 +133,14 @@ def test_layer_choice_helpers(model):
     assert layers[0] == "conv2d" and layers[-1] == "features"
     picked = spread_layers(layers, 3)
     assert picked[0] == layers[0] and picked[-1] == layers[-1] and len(picked) == 3
+
+
+def test_gallery_layers_on_the_demo_are_its_four_relu_convolutions(model):
+    from audit.dream_run import gallery_layers
+
+    # every conv has its ReLU built in; with just `count` candidates none is left out
+    assert gallery_layers(model, 4) == ["conv2d", "conv2d_1", "conv2d_2", "features"]
+    assert gallery_layers(model, 3) == ["conv2d_1", "conv2d_2", "features"]  # more to choose from: no stem
 
 
 def test_dream_cli_with_a_config_file(tmp_path, photo):

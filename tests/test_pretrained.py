@@ -159,6 +159,21 @@ def test_converted_model_loads_through_the_audit_config(tmp_path):
     assert int(np.argmax(logits)) == ESPRESSO
 
 
+def test_layer_gallery_picks_activations_spread_over_depth_not_batchnorm_or_the_stem():
+    import keras
+
+    from audit.config import ModelConfig
+    from audit.dream_run import gallery_layers
+    from audit.model import feature_map_layers, load_model
+
+    model = load_model(ModelConfig(ensure_model("efficientnet-lite0"), None, None, (0.0, 255.0), None, False))
+    picked = gallery_layers(model, 4)
+    assert len(picked) == 4 and picked[-1] == "top_relu6" and "stem_relu6" not in picked
+    assert all(isinstance(model.keras_model.get_layer(n), keras.layers.ReLU) for n in picked)
+    depth = [feature_map_layers(model).index(n) for n in picked]
+    assert depth == sorted(depth) and depth[1] - depth[0] > 20  # spread, not bunched at one end
+
+
 def test_the_cache_is_reused_and_keyed_by_the_weights(tmp_path):
     first = ensure_model("efficientnet-lite0")
     assert ensure_model("efficientnet-lite0") == first
