@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 ICON = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 MAX_ROWS = 50
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
+
+
+def md(value) -> str:
+    """Text from audit.json (class, concept, model names, reasons) as inert Markdown on one
+    line: no raw HTML (`<`, `&` as entities), no table break (`|`), no emphasis or link syntax."""
+    text = " ".join(str(value).split())
+    text = "".join(ch for ch in text if ch.isprintable())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def code(value) -> str:
+    """A name as an inline code span (shown literally, HTML included), safe in a table cell."""
+    text = "".join(ch for ch in " ".join(str(value).split()) if ch.isprintable()).replace("`", "'")
+    return f"`{text.replace('|', chr(92) + '|')}`"
 
 
 def _num(v, fmt="{:.2f}"):
@@ -15,25 +32,25 @@ def _num(v, fmt="{:.2f}"):
 def render(result: dict, folder: Path) -> str:
     s = result["summary"]
     lines = [
-        f"# {result['title']}: {ICON[result['verdict']]}",
+        f"# {md(result['title'])}: {ICON[result['verdict']]}",
         "",
-        f"Model `{result['model']['name']}` (sha256 `{result['model']['sha256'][:12]}`), "
+        f"Model {md(result['model']['name'])} (sha256 {code(result['model']['sha256'][:12])}), "
         f"{s['checks']} class x concept checks: **{s['fail']} fail**, {s['warn']} warn, {s['pass']} pass, "
         f"{s['allowed']} allowed.",
         "",
     ]
     if result.get("verdict_reasons"):
-        lines += [f"Verdict: {'; '.join(result['verdict_reasons'])}.", ""]
+        lines += [f"Verdict: {md('; '.join(result['verdict_reasons']))}.", ""]
     base = result.get("baseline") or {"state": "none"}
     if base["state"] == "compared":
-        lines += [f"Baseline `{base['model_name']}` ({base['verdict']}): {len(base['new_findings'])} new finding(s), "
+        lines += [f"Baseline {md(base['model_name'])} ({md(base['verdict'])}): {len(base['new_findings'])} new finding(s), "
                   f"{len(base['resolved_findings'])} resolved, {len(base['regressions'])} score regression(s).", ""]
         for r in base["regressions"][:MAX_ROWS]:
-            lines.append(f"- regression: {r['metric']} of `{r['class_name']}` x `{r['concept']}` "
+            lines.append(f"- regression: {md(r['metric'])} of {md(r['class_name'])} x {md(r['concept'])} "
                          f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
         lines.append("")
     elif base["state"] != "none":
-        lines += [f"**Baseline {base['state']}**: {base['reason']}.", ""]
+        lines += [f"**Baseline {base['state']}**: {md(base['reason'])}.", ""]
     findings = result["findings"]
     if findings:
         lines += ["| level | class | concept | cue d | cue p (adj.) | concept images -> class | vis effect | "
@@ -42,7 +59,7 @@ def render(result: dict, folder: Path) -> str:
         for f in findings[:MAX_ROWS]:
             causal = "–" if f.get("causal_flip") is None else \
                 f"{f['causal_flip']:.0%} ({f['causal_flip_control']:.0%})"
-            lines.append(f"| {f['level']} | {f['class_name']} | {f['concept']} | {_num(f['cue_d'])} | "
+            lines.append(f"| {f['level']} | {md(f['class_name'])} | {md(f['concept'])} | {_num(f['cue_d'])} | "
                          f"{_num(f['cue_p_adjusted'], '{:.2g}')} | {_num(f['cue_top1'], '{:.0%}')} | "
                          f"{_num(f['vis_effect'])} | {causal} |")
         if len(findings) > MAX_ROWS:
