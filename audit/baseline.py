@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 
 from audit.result import SCHEMA_VERSION
+from audit.yaml_input import short_repr
 
 METRICS = (("cue_d", "cue_min_effect"), ("vis_effect", "vis_min_effect"))
+MAX_BASELINE_BYTES = 512 * 2**20
 
 
 def load_baseline(path: Path | None) -> tuple[str, dict | None, str]:
@@ -23,13 +25,17 @@ def load_baseline(path: Path | None) -> tuple[str, dict | None, str]:
     path = Path(path)
     if not path.is_file():
         return "missing", None, f"{path} does not exist"
+    if path.stat().st_size > MAX_BASELINE_BYTES:
+        return "incompatible", None, f"{path} is {path.stat().st_size / 2**20:.0f} MB, not an audit.json"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return "incompatible", None, f"{path} is not readable JSON ({exc})"
+        return "incompatible", None, f"{path} is not readable JSON ({' '.join(str(exc).split())[:200]})"
+    except RecursionError:  # a hostile file nested thousands of levels deep
+        return "incompatible", None, f"{path} is not readable JSON (nested too deeply)"
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else None
-        return "incompatible", None, f"{path} has schema_version {found!r}, this tool writes {SCHEMA_VERSION}"
+        return "incompatible", None, f"{path} has schema_version {short_repr(found)}, this tool writes {SCHEMA_VERSION}"
     problem = _structure_problem(data)
     if problem:
         return "incompatible", None, f"{path} is not an audit result ({problem})"

@@ -9,14 +9,21 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from audit.outputs import staged_folder
-from audit.report.junit import xml_safe
+from audit.report.junit import serialize, xml_safe
 
 MAX_ANNOTATIONS = 10
 STEP_SUMMARY_LIMIT = 1024 * 1024  # GitHub rejects step summaries over 1 MiB
 
 
 def _escape(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's message (GitHub's escaping rules for data)."""
+    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    """A workflow command's property value (`title=...`): also `:` and `,`, which would end it
+    (ImageNet has a class "tench, Tinca tinca")."""
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def github_annotations(result: dict) -> list[str]:
@@ -29,11 +36,12 @@ def github_annotations(result: dict) -> list[str]:
                     f"regression(s) against {base['path']}")
         else:
             what = base["reason"]
-        lines.append(f"::error title=audit: baseline {base['state']}::{_escape(what)}")
+        title = _escape_property(f"audit: baseline {base['state']}")
+        lines.append(f"::error title={title}::{_escape(what)}")
     for f in result["findings"]:  # already sorted worst first
         kind = "error" if f["level"] == "fail" else "warning"
-        lines.append(f"::{kind} title=audit: '{f['concept']}' in class '{f['class_name']}'::"
-                     f"{_escape(f['reason'])}")
+        title = _escape_property(f"audit: '{f['concept']}' in class '{f['class_name']}'")
+        lines.append(f"::{kind} title={title}::{_escape(f['reason'])}")
     return lines[:MAX_ANNOTATIONS]
 
 
@@ -60,12 +68,10 @@ def write_crash_report(out: Path, exc: BaseException) -> None:
     suite = ET.SubElement(suites, "testsuite", name="audit", tests="1", failures="0", errors="1")
     case = ET.SubElement(suite, "testcase", classname="audit", name="audit run", time="0.000")
     ET.SubElement(case, "error", message=message, type=type(exc).__name__).text = text
-    ET.indent(suites)
     summary = (f"# audit: ERROR\n\nThe audit crashed ({message.splitlines()[0]}); the gate fails (exit 3).\n"
                "The traceback is in `crash.txt` in the report folder.\n")
     with staged_folder(out) as staging:
-        (staging / "junit.xml").write_text('<?xml version="1.0" encoding="UTF-8"?>\n'
-                                           + ET.tostring(suites, encoding="unicode") + "\n")
-        (staging / "crash.txt").write_text(text)
-        (staging / "summary.md").write_text(summary)
+        (staging / "junit.xml").write_text(serialize(suites), encoding="utf-8")
+        (staging / "crash.txt").write_text(text, encoding="utf-8")
+        (staging / "summary.md").write_text(summary, encoding="utf-8")
     append_step_summary(summary)

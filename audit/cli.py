@@ -180,7 +180,7 @@ def _cmd_dream(args) -> int:
 def _cmd_diff(args) -> int:
     from audit.baseline import load_baseline
     from audit.outputs import write_text_atomic
-    from audit.report.diff import diff_record, render_html, render_markdown
+    from audit.report.diff import diff_problem, diff_record, render_html, render_markdown
 
     results = []
     for path in (args.baseline, args.candidate):
@@ -188,6 +188,10 @@ def _cmd_diff(args) -> int:
         if data is None:
             raise UserError(f"audit diff: {reason}; give two audit.json files written by `audit run`")
         results.append(data)
+    problem = diff_problem(results[1])
+    if problem:
+        raise UserError(f"audit diff: {args.candidate} is not an audit result ({problem}); give two audit.json "
+                        "files written by `audit run`")
     record = diff_record(*results)
     markdown = render_markdown(record)
     if args.out:

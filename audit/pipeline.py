@@ -133,6 +133,16 @@ def evidence_statement(checks: list[dict], cfg: Config) -> dict:
     return {"mode": mode, "causal_checks": causal, "observational_checks": observational, "statement": text}
 
 
+def check_variety(negatives: np.ndarray, folder: Path) -> None:
+    """Negatives are the null every effect is measured against: copies of one image (or images
+    that barely differ) give it no spread, and effects then explode to meaningless values."""
+    distinct = len(np.unique((negatives * 255.0 + 0.5).astype(np.uint8).reshape(len(negatives), -1), axis=0))
+    spread = float(negatives.std(axis=0).mean())
+    if distinct < 10 or spread < 0.01:
+        raise UserError(f"concepts.negatives: the images in {folder} are (almost) all the same ({distinct} distinct, "
+                        f"pixel spread {spread:.4f}); give at least 10 varied, unrelated images")
+
+
 def apply_baseline(result: dict, path: Path | None, cfg: Config) -> None:
     """Add the baseline comparison; a new finding, a regression or (by default) a requested
     baseline that cannot be compared fails the gate."""
@@ -179,6 +189,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
         if len(negatives) < 10:
             raise UserError(f"concepts.negatives: only {len(negatives)} images in {cfg.concepts.negatives}; "
                             "give at least 10 (50+ recommended) unrelated images")
+        check_variety(negatives, cfg.concepts.negatives)
         bank = [ConceptSet(c.name, load_folder(c.examples, size, ch, f"concepts.bank.{c.name}.examples",
                                                cfg.concepts.max_examples), c.allowed_in)
                 for c in cfg.concepts.bank]

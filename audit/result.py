@@ -48,7 +48,10 @@ def clean(value: Any) -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return value.encode("utf-8", "replace").decode("utf-8")
+            try:  # bytes of a file name that are not UTF-8 (Python keeps them as surrogates): U+FFFD
+                return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "replace").decode("utf-8")
         return value
     if isinstance(value, float):
         return None if not math.isfinite(value) else float(f"{value:.6g}")

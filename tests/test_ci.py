@@ -85,7 +85,7 @@ def test_github_actions_annotations_and_step_summary(shortcut_run, tmp_path):
                    env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     assert proc.returncode == 1
     errors = [line for line in proc.stdout.splitlines() if line.startswith("::")]
-    assert errors == ["::error title=audit: 'arm' in class 'dumbbell'::" + errors[0].split("::", 2)[2]]
+    assert errors == ["::error title=audit%3A 'arm' in class 'dumbbell'::" + errors[0].split("::", 2)[2]]
     text = summary.read_text()
     assert text.startswith("earlier step\n") and "| fail | dumbbell | arm |" in text
 

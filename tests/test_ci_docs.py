@@ -55,7 +55,7 @@ def test_github_actions_example_uploads_the_report_then_fails_the_job(tmp_path):
         if step.get("id") == "audit":
             assert proc.returncode == 0, proc.stderr  # the audit step itself never fails the job
             state = dict(line.split("=", 1) for line in outputs.read_text().split())
-            assert "::error title=audit: 'arm' in class 'dumbbell'" in proc.stdout
+            assert "::error title=audit%3A 'arm' in class 'dumbbell'" in proc.stdout
         else:
             assert proc.returncode == 1 and "audit exited with 1" in proc.stdout
     assert upload_seen and state == {"exit_code": "1"}

@@ -93,7 +93,7 @@ def test_a_model_that_crashes_exits_3_with_an_error_report_not_a_result(tmp_path
     assert proc.returncode == 3, proc.stderr
     assert "internal error" in proc.stderr
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["crash.txt", "junit.xml", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".audit-report", "crash.txt", "junit.xml", "summary.md"]
     error = ET.parse(out / "junit.xml").getroot().find(".//testcase/error")
     assert error is not None and "Traceback" in error.text
     assert not (out / "audit.json").exists()  # nothing that could pass for a result

@@ -8,6 +8,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from audit.report.decisive import decisive_text
+from audit.result import clean
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -15,8 +16,9 @@ _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-
 
 def xml_safe(text: str) -> str:
     """Text that XML 1.0 can carry: terminal colour codes and control characters removed
-    (Keras error messages contain both)."""
-    return _NOT_XML.sub("", _ANSI.sub("", str(text)))
+    (Keras error messages contain both), undecodable bytes of file names replaced."""
+    text = _NOT_XML.sub("", _ANSI.sub("", str(text)))
+    return clean(text)
 
 
 def render(result: dict, folder: Path) -> str:
@@ -74,5 +76,15 @@ def render(result: dict, folder: Path) -> str:
     suite.insert(0, props)
     if evidence["mode"] != "causal":
         ET.SubElement(suite, "system-out").text = xml_safe("EVIDENCE: " + evidence["statement"])
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return serialize(suites)
+
+
+def serialize(root: ET.Element) -> str:
+    """The XML document; every attribute and text made XML-safe on the way out, so no path,
+    model name or message (a control character in a file name) can break well-formedness."""
+    for node in root.iter():
+        node.attrib.update({k: xml_safe(v) for k, v in node.attrib.items()})
+        if node.text is not None:
+            node.text = xml_safe(node.text)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 from audit.report.decisive import decisive_text
 
 ICON = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 MAX_ROWS = 50
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
+
+
+def md(value) -> str:
+    """Text from audit.json (class, concept, model names, reasons) as inert Markdown on one
+    line: no raw HTML (`<`, `&` as entities), no table break (`|`), no emphasis or link syntax."""
+    text = " ".join(str(value).split())
+    text = "".join(ch for ch in text if ch.isprintable())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def code(value) -> str:
+    """A name as an inline code span (shown literally, HTML included), safe in a table cell."""
+    text = "".join(ch for ch in " ".join(str(value).split()) if ch.isprintable()).replace("`", "'")
+    return f"`{text.replace('|', chr(92) + '|')}`"
 
 
 def _num(v, fmt="{:.2f}"):
@@ -17,40 +34,40 @@ def _num(v, fmt="{:.2f}"):
 def render(result: dict, folder: Path) -> str:
     s = result["summary"]
     lines = [
-        f"# {result['title']}: {ICON[result['verdict']]}",
+        f"# {md(result['title'])}: {ICON[result['verdict']]}",
         "",
-        f"Model `{result['model']['name']}` (sha256 `{result['model']['sha256'][:12]}`), "
+        f"Model {md(result['model']['name'])} (sha256 {code(result['model']['sha256'][:12])}), "
         f"{s['checks']} class x concept checks: **{s['fail']} fail**, {s['warn']} warn, {s['pass']} pass, "
         f"{s['allowed']} allowed.",
         "",
     ]
     if result.get("verdict_reasons"):
-        lines += [f"Verdict: {'; '.join(result['verdict_reasons'])}.", ""]
+        lines += [f"Verdict: {md('; '.join(result['verdict_reasons']))}.", ""]
     evidence = result.get("evidence") or {"mode": "causal"}
     if evidence["mode"] != "causal":
-        lines += [f"**Evidence:** {evidence['statement']}", ""]
+        lines += [f"**Evidence:** {md(evidence['statement'])}", ""]
     probes = result["concepts"].get("probes")
     if probes and probes.get("accuracy") is not None:
         worst = sorted(probes["classes"], key=lambda c: c["accuracy"])[:3]
         lines += [f"Probes: {probes['count']} labelled images, top-1 accuracy {probes['accuracy']:.1%} (lowest: " +
-                  ", ".join(f"{c['name']} {c['accuracy']:.0%}" for c in worst) + ").", ""]
+                  ", ".join(f"{md(c['name'])} {c['accuracy']:.0%}" for c in worst) + ").", ""]
     base = result.get("baseline") or {"state": "none"}
     if base["state"] == "compared":
-        lines += [f"Baseline `{base['model_name']}` ({base['verdict']}): {len(base['new_findings'])} new finding(s), "
+        lines += [f"Baseline {md(base['model_name'])} ({md(base['verdict'])}): {len(base['new_findings'])} new finding(s), "
                   f"{len(base['resolved_findings'])} resolved, {len(base['regressions'])} score regression(s).", ""]
         for r in base["regressions"][:MAX_ROWS]:
-            lines.append(f"- regression: {r['metric']} of `{r['class_name']}` x `{r['concept']}` "
+            lines.append(f"- regression: {md(r['metric'])} of {md(r['class_name'])} x {md(r['concept'])} "
                          f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
         lines.append("")
     elif base["state"] != "none":
-        lines += [f"**Baseline {base['state']}**: {base['reason']}.", ""]
+        lines += [f"**Baseline {base['state']}**: {md(base['reason'])}.", ""]
     findings = result["findings"]
     if findings:
         lines += ["| level | class | concept | decided by | cue d | cue p (adj.) | concept images -> class | "
                   "vis effect |",
                   "|---|---|---|---|---|---|---|---|"]
         for f in findings[:MAX_ROWS]:
-            lines.append(f"| {f['level']} | {f['class_name']} | {f['concept']} | **{decisive_text(f)}** | "
+            lines.append(f"| {f['level']} | {md(f['class_name'])} | {md(f['concept'])} | **{md(decisive_text(f))}** | "
                          f"{_num(f['cue_d'])} | {_num(f['cue_p_adjusted'], '{:.2g}')} | "
                          f"{_num(f['cue_top1'], '{:.0%}')} | {_num(f['vis_effect'])} |")
         if len(findings) > MAX_ROWS:

@@ -1,0 +1,94 @@
+"""Hostile corpus: signals and concurrency. A cancelled CI job (SIGTERM) or Ctrl-C leaves the
+previous report and no staging folder; concurrent runs on one report folder lose nothing."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from audit.outputs import MARKER, staged_folder
+from conftest import ROOT
+from hostile_helpers import no_staging_left, snapshot, tiny_config, write_yaml
+
+
+def _previous_report(out):
+    with staged_folder(out) as stage:
+        (stage / "audit.json").write_text('{"verdict": "pass", "note": "the previous report"}')
+
+
+@pytest.mark.parametrize("sig, code, words", [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
+                                               (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_while_writing_leaves_the_previous_report_and_no_staging(tmp_path, sig, code, words):
+    out = tmp_path / "out"
+    _previous_report(out)
+    # a layer gallery long enough to be interrupted while the staging folder is being written
+    cfg = write_yaml(tmp_path, tiny_config(tmp_path, layer_gallery={"count": 1, "octaves": 1, "steps": 100000}))
+    before = snapshot(out)
+    proc = subprocess.Popen([sys.executable, "-m", "audit", "run", str(cfg), "--no-progress", "--no-history"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not any(".staging-" in p.name for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr[-3000:]
+    assert [line for line in stderr.splitlines() if line.startswith("audit:")] == [
+        f"audit: {words}; no report was written, the previous one is untouched"]
+    assert "Traceback" not in stderr
+    assert snapshot(out) == before
+    no_staging_left(tmp_path)
+
+
+SWAPPER = """
+import sys, time
+from audit.outputs import staged_folder
+target, start, rounds, me = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+while time.time() < start:
+    pass
+for i in range(rounds):
+    with staged_folder(target) as stage:
+        (stage / "audit.json").write_text(f"{me} {i}")
+        (stage / "images").mkdir()
+        (stage / "images" / "a.png").write_text(me)
+"""
+
+
+def test_concurrent_runs_swapping_one_report_folder_never_race(tmp_path):
+    """4 processes x 25 synchronized swaps of the same folder (the swap used to race:
+    FileNotFoundError in 3 of 80); every swap succeeds and one complete report remains."""
+    target = tmp_path / "report"
+    start = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", SWAPPER, str(target), str(start), "25", f"p{k}"],
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True) for k in range(4)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+    assert sorted(json.loads((target / MARKER).read_text())["files"]) == ["audit.json", "images/a.png"]
+    writer = (target / "audit.json").read_text().split()[0]
+    assert (target / "images" / "a.png").read_text() == writer  # one run's files, not a mix
+
+
+HISTORIAN = """
+import sys
+from pathlib import Path
+from audit.history import record_run
+root, me = Path(sys.argv[1]), sys.argv[2]
+for i in range(10):
+    record_run({"title": f"{me}-{i}", "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "pass",
+                "findings": [], "summary": {"fail": 0, "warn": 0}, "baseline": None,
+                "provenance": {"started_at": "2026-11-24T00:00:00+00:00"}}, root / me)
+"""
+
+
+def test_concurrent_history_updates_lose_no_run(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-c", HISTORIAN, str(tmp_path), f"r{k}"], cwd=ROOT,
+                              stderr=subprocess.PIPE, text=True) for k in range(4)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    runs = json.loads((tmp_path / "history.json").read_text())["runs"]
+    assert sorted(r["title"] for r in runs) == sorted(f"r{k}-{i}" for k in range(4) for i in range(10))
