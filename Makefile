@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test demo-assets imagenet-models bench-speed bench-validity clean
+.PHONY: setup demo test demo-assets imagenet-models bench-speed bench-validity bench-memory clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench-speed: $(STAMP)
 # Trained models and audits are cached in benchmarks/.cache/validity (audits per version of audit/).
 bench-validity: $(STAMP)
 	$(BIN)/python benchmarks/validity/run.py
+
+# Peak RSS of an audit of EfficientNet-Lite0 at memory budgets, and the model's own footprint (~15 min).
+bench-memory: $(STAMP)
+	$(BIN)/python benchmarks/memory/bench.py
 
 clean:
 	rm -rf reports/demo reports/demo_control .pytest_cache
