@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity clean
+.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-memory clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -63,6 +63,10 @@ bench-speed: $(STAMP)
 # Trained models and audits are cached in benchmarks/.cache/validity (audits per version of audit/).
 bench-validity: $(STAMP)
 	$(BIN)/python benchmarks/validity/run.py
+
+# Peak RSS of an audit of EfficientNet-Lite0 at memory budgets, and the model's own footprint (~15 min).
+bench-memory: $(STAMP)
+	$(BIN)/python benchmarks/memory/bench.py
 
 clean:
 	rm -rf reports/demo reports/demo_control reports/demo_imagenet .pytest_cache
