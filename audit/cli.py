@@ -1,4 +1,6 @@
-"""Command line: `audit run CONFIG`, `audit validate CONFIG`, `audit dream [CONFIG] [flags]`.
+"""Command line: `audit run CONFIG`, `audit demo`, `audit validate CONFIG`, `audit diff A B`,
+`audit dream [CONFIG] [flags]`. A thin layer over the Python API (audit/api.py): it parses flags,
+prints, and maps outcomes to exit codes.
 
 Exit codes: 0 pass (or warn), 1 gate failed, 2 bad config or input, 3 internal error.
 """
@@ -28,6 +30,10 @@ def _quiet_tensorflow() -> None:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             import keras  # noqa: F401  (imports tensorflow too)
+    except ImportError:
+        from audit.api import NO_TENSORFLOW
+
+        raise UserError(NO_TENSORFLOW) from None
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -43,34 +49,40 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from audit.config import load_config
-
-    from audit import ci
+    from audit.api import load_config
 
     cfg = load_config(args.config)  # validate before paying for TensorFlow's import
+    return _run_and_print(cfg, args)
+
+
+def _cmd_demo(args) -> int:
+    from importlib.resources import files
+
+    from audit.api import load_config
+
+    name = "demo_control" if args.control else "demo"
+    config = Path(str(files("audit.demo") / f"{name}.yaml"))
+    args.out = args.out or Path("audit-demo") / name
+    if not args.quiet:
+        print(f"config: {config}")
+    code = _run_and_print(load_config(config), args)
+    if not args.quiet:
+        print("(the demo's control model passes)" if args.control else
+              "(the demo's shortcut model fails the gate by design: exit 1; `audit demo --control` passes)")
+    return code
+
+
+def _run_and_print(cfg, args) -> int:
+    """`audit run` and `audit demo`: the API does the work; this prints for a terminal and for CI."""
+    from audit import ci
+    from audit.api import run
+
     _quiet_tensorflow()
-    from audit.pipeline import run_audit
-
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    try:
-        result, code, out = run_audit(cfg, out=args.out, progress=not args.no_progress and not args.quiet,
-                                      log=log, baseline=args.baseline)
-    except UserError:
-        raise
-    except Exception as exc:
-        try:
-            ci.write_crash_report(args.out or cfg.report.out, exc)
-        except Exception:  # noqa: BLE001 - the crash itself is what must be reported
-            pass
-        raise
-    from audit.history import record_run
-
-    history = "off"
-    if not args.no_history:
-        try:
-            history = record_run(result, out)
-        except OSError as exc:  # the history is a convenience: it never changes the verdict
-            history = f"not updated ({exc})"
+    history = None if args.no_history else args.history
+    audit = run(cfg, out=args.out, baseline=getattr(args, "baseline", None), history=history,
+                progress=not args.no_progress and not args.quiet, log=log)
+    result, out = audit.data, audit.report_dir
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in ci.github_annotations(result):
             print(line)
@@ -78,19 +90,30 @@ def _cmd_run(args) -> int:
     s = result["summary"]
     print(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
           f"{s['allowed']} allowed" + (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else ""))
-    for f in result["findings"][:10]:
-        print(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
-              f"(cue d {f['cue_d']:.2f}, vis effect {f['vis_effect']:.2f})")
-    base = result["baseline"]
-    if base["state"] != "none":
-        print(f"baseline: {base['state']}: {base['reason']}")
-        for f in base.get("new_findings", []):
-            print(f"  new finding since baseline: {f['concept']} in {f['class_name']} ({f['level']})")
-        for r in base.get("regressions", []):
-            print(f"  regression: {r['metric']} of {r['class_name']} x {r['concept']} rose "
-                  f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
-    print(f"report: {out / 'index.html'}  (history: {history})")
-    return code
+    if not args.quiet:
+        for f in result["findings"][:10]:
+            print(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' ({_evidence(f)})")
+        base = result["baseline"]
+        if base["state"] == "compared":
+            print(f"baseline: {base['path']} (model {base['model_name']}, verdict {base['verdict']}): "
+                  f"{len(base['new_findings'])} new finding(s), {len(base['regressions'])} regression(s), "
+                  f"{base['checks_compared']} checks compared")
+            for change in [*base["new_findings"], *base["regressions"]]:
+                print(f"  {change['message']}")
+        elif base["state"] != "none":
+            print(f"baseline {base['state']}: {base['reason']}")
+    history_note = (f"  (history: {audit.history})" if audit.history else
+                    f"  (history not updated: {audit.history_error})" if audit.history_error else "")
+    print(f"report: {out / 'index.html'}{history_note}")
+    return audit.exit_code
+
+
+def _evidence(check: dict) -> str:
+    observational = f"cue d {check['cue_d']:.2f}, vis effect {check['vis_effect']:.2f}"
+    if check.get("causal_effect") is None:
+        return observational
+    return (f"causal flip difference {check['causal_effect']:.2f}, adj. p {check['causal_p_adjusted']:.2g}; "
+            f"{observational}")
 
 
 def _cmd_dream(args) -> int:
@@ -134,6 +157,12 @@ def _cmd_diff(args) -> int:
     return 0
 
 
+def _history_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--history", type=Path, metavar="DIR",
+                        help="also add this run to DIR/history.json and DIR/index.html (off by default)")
+    parser.add_argument("--no-history", action="store_true", help="ignore --history (the default: no history)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audit", description="Find spurious concepts in Keras image classifiers.")
     parser.add_argument("--version", action="version", version=f"audit {__version__}")
@@ -144,9 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=Path, help="audit.json of the last released model (overrides gate.baseline)")
     run.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--no-history", action="store_true",
-                     help="do not add this run to history.json/index.html in the folder above the report")
+    _history_flags(run)
     run.set_defaults(func=_cmd_run)
+    demo = sub.add_parser("demo", help="audit the embedded demo model (no config needed); it fails the gate",
+                          description="Runs the packaged demo config: the shortcut model fails the gate (exit 1).")
+    demo.add_argument("--control", action="store_true", help="audit the control model instead (it passes)")
+    demo.add_argument("--out", type=Path, help="report folder (default: audit-demo/demo or audit-demo/demo_control)")
+    demo.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _history_flags(demo)
+    demo.set_defaults(func=_cmd_demo)
     dream = sub.add_parser("dream", help="DeepDream: amplify what a layer, channels or a class see in an image",
                            description="Give a CONFIG with a `dream:` section, or flags that build one.")
     dream.add_argument("config", type=Path, nargs="?")

@@ -27,10 +27,10 @@ def render(result: dict, folder: Path) -> str:
     base = result.get("baseline") or {"state": "none"}
     if base["state"] == "compared":
         lines += [f"Baseline `{base['model_name']}` ({base['verdict']}): {len(base['new_findings'])} new finding(s), "
-                  f"{len(base['resolved_findings'])} resolved, {len(base['regressions'])} score regression(s).", ""]
-        for r in base["regressions"][:MAX_ROWS]:
-            lines.append(f"- regression: {r['metric']} of `{r['class_name']}` x `{r['concept']}` "
-                         f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
+                  f"{len(base['resolved_findings'])} resolved, {len(base['regressions'])} regression(s) of the "
+                  f"statistic that decides each check.", ""]
+        for c in [*base["new_findings"], *base["regressions"]][:MAX_ROWS]:
+            lines.append(f"- {c['message']}")
         lines.append("")
     elif base["state"] != "none":
         lines += [f"**Baseline {base['state']}**: {base['reason']}.", ""]
