@@ -1,3 +1,21 @@
-"""audit: find spurious concepts in Keras image classifiers before release."""
+"""audit: find spurious concepts (shortcuts) in Keras image classifiers before release.
+
+Python API (README, "Python API"):
+
+    import audit
+    result = audit.run("audit.yaml", out="reports/candidate")   # -> audit.AuditResult
+    cfg = audit.load_config("audit.yaml", overrides={"visualize": {"steps": 32}})
+
+`import audit` stays light: the API loads on first use and TensorFlow only when an audit runs.
+"""
 
 __version__ = "0.1.0"
+__all__ = ["AuditResult", "UserError", "load_config", "run", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in ("AuditResult", "UserError", "load_config", "run"):
+        from audit import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'audit' has no attribute {name!r}")

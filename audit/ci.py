@@ -26,18 +26,34 @@ def _escape_property(text: str) -> str:
     return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _escape_property(text: str) -> str:
+    """Annotation properties (the title) also end at ',' and ':'."""
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _baseline_title(change: dict) -> str:
+    values = "" if change.get("allowed_rise") is None else \
+        f" {change['label']} {change['baseline']:.2f} -> {change['candidate']:.2f}"
+    what = "regression" if "fails_gate" not in change else f"new {change['level']}"
+    return f"audit baseline {what} '{change['concept']}' in '{change['class_name']}'{values}"
+
+
 def github_annotations(result: dict) -> list[str]:
     """`::error`/`::warning` workflow commands, worst first, at most MAX_ANNOTATIONS."""
     lines = []
     base = result.get("baseline") or {}
-    if base.get("fails_gate"):
-        if base["state"] == "compared":
-            what = (f"{len(base['new_findings'])} new finding(s) and {len(base['regressions'])} score "
-                    f"regression(s) against {base['path']}")
-        else:
-            what = base["reason"]
+    if base.get("fails_gate") and base["state"] == "compared":
+        seen = set()
+        for change in [*base["new_findings"], *base["regressions"]]:
+            key = (change["class_name"], change["concept"])
+            if not change.get("fails_gate", True) or key in seen:
+                continue  # a new warning within retrain tolerance does not fail the gate
+            seen.add(key)
+            lines.append(f"::error title={_escape_property(_baseline_title(change))}::"
+                         f"{_escape(change['message'] + ' against ' + str(base['path']))}")
+    elif base.get("fails_gate"):
         title = _escape_property(f"audit: baseline {base['state']}")
-        lines.append(f"::error title={title}::{_escape(what)}")
+        lines.append(f"::error title={title}::{_escape(base['reason'])}")
     for f in result["findings"]:  # already sorted worst first
         kind = "error" if f["level"] == "fail" else "warning"
         title = _escape_property(f"audit: '{f['concept']}' in class '{f['class_name']}'")

@@ -1,4 +1,6 @@
-"""Command line: `audit run CONFIG`, `audit validate CONFIG`, `audit dream [CONFIG] [flags]`.
+"""Command line: `audit run CONFIG`, `audit demo`, `audit validate CONFIG`, `audit diff A B`,
+`audit dream [CONFIG] [flags]`. A thin layer over the Python API (audit/api.py): it parses flags,
+prints, and maps outcomes to exit codes.
 
 Exit codes: 0 pass (or warn), 1 gate failed, 2 bad config or input, 3 internal error.
 """
@@ -30,6 +32,10 @@ def _quiet_tensorflow() -> None:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             import keras  # noqa: F401  (imports tensorflow too)
+    except ImportError:
+        from audit.api import NO_TENSORFLOW
+
+        raise UserError(NO_TENSORFLOW) from None
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -54,48 +60,52 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from audit.config import load_config
+    from audit.api import load_config
+
+    cfg = load_config(args.config)  # validate before paying for TensorFlow's import
+    return _run_and_print(_with_execution_flags(cfg, args), args)
+
+
+def _cmd_demo(args) -> int:
+    from importlib.resources import files
+
+    from audit.api import load_config
+
+    name = "demo_control" if args.control else "demo"
+    config = Path(str(files("audit.demo") / f"{name}.yaml"))
+    args.out = args.out or Path("audit-demo") / name
+    if not args.quiet:
+        print(f"config: {config}")
+    code = _run_and_print(load_config(config), args)
+    if not args.quiet:
+        print("(the demo's control model passes)" if args.control else
+              "(the demo's shortcut model fails the gate by design: exit 1; `audit demo --control` passes)")
+    return code
+
+
+def _run_and_print(cfg, args) -> int:
+    """`audit run` and `audit demo`: the API does the work; this prints for a terminal and for CI."""
     from audit.outputs import check_replaceable
 
     from audit import ci
+    from audit.api import run
 
-    cfg = load_config(args.config)  # validate before paying for TensorFlow's import
-    cfg = _with_execution_flags(cfg, args)
-    check_replaceable(args.out or cfg.report.out)
+    check_replaceable(args.out or cfg.report.out)  # before TensorFlow's import
     _quiet_tensorflow()
-    from audit.pipeline import run_audit
-
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    try:
-        result, code, out = run_audit(cfg, out=args.out, progress=not args.no_progress and not args.quiet,
-                                      log=log, baseline=args.baseline)
-    except UserError:
-        raise
-    except Exception as exc:
-        try:
-            ci.write_crash_report(args.out or cfg.report.out, exc)
-        except Exception:  # noqa: BLE001 - the crash itself is what must be reported
-            pass
-        raise
-    # The report is written and `code` is its verdict. What follows is convenience (history page,
-    # CI annotations, step summary, the printed summary): a failure there is a warning, never a
+    history = None if args.no_history else args.history
+    audit = run(cfg, out=args.out, baseline=getattr(args, "baseline", None), history=history,
+                progress=not args.no_progress and not args.quiet, log=log)
+    result, out = audit.data, audit.report_dir
+    # The report is written and its verdict is the exit code. What follows is convenience (CI
+    # annotations, step summary, the printed summary): a failure there is a warning, never a
     # different exit code.
-    history = "off"
-    if not args.no_history:
-        history = _convenience("the run history was not updated", lambda: _record_history(result, out)) or \
-            "not updated"
     if os.environ.get("GITHUB_ACTIONS") == "true":
         _convenience("GitHub annotations were not printed", lambda: _print_lines(ci.github_annotations(result)))
     _convenience("$GITHUB_STEP_SUMMARY was not written",
                  lambda: ci.append_step_summary((out / "summary.md").read_text(encoding="utf-8")))
-    _convenience("the summary was not printed", lambda: _print_summary(result, out, history))
-    return code
-
-
-def _record_history(result: dict, out: Path):
-    from audit.history import record_run
-
-    return record_run(result, out)
+    _convenience("the summary was not printed", lambda: _print_summary(result, out, audit, args.quiet))
+    return audit.exit_code
 
 
 def _convenience(what: str, action):
@@ -115,31 +125,32 @@ def _print_lines(lines: list[str]) -> None:
         print(line)
 
 
-def _num(value) -> str:
-    return "n/a" if not isinstance(value, (int, float)) else f"{value:.2f}"
+def _print_summary(result: dict, out: Path, audit, quiet: bool) -> None:
+    from audit.report.decisive import decisive_text
 
-
-def _print_summary(result: dict, out: Path, history) -> None:
     s = result["summary"]
     print(_one_line(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
                     f"{s['allowed']} allowed" +
                     (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else "")))
-    from audit.report.decisive import decisive_text
-
-    for f in result["findings"][:10]:
-        print(_one_line(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' ({decisive_text(f)})"))
-    evidence = result.get("evidence") or {"mode": "causal"}
-    if evidence["mode"] != "causal":
-        print(_one_line(f"evidence: {evidence['statement']}"))
-    base = result["baseline"]
-    if base["state"] != "none":
-        print(_one_line(f"baseline: {base['state']}: {base['reason']}"))
-        for f in base.get("new_findings", []):
-            print(_one_line(f"  new finding since baseline: {f['concept']} in {f['class_name']} ({f['level']})"))
-        for r in base.get("regressions", []):
-            print(_one_line(f"  regression: {r['metric']} of {r['class_name']} x {r['concept']} rose "
-                            f"{_num(r['baseline'])} -> {_num(r['candidate'])}"))
-    print(_one_line(f"report: {out / 'index.html'}  (history: {history})"))
+    if not quiet:
+        for f in result["findings"][:10]:
+            print(_one_line(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
+                            f"({decisive_text(f)})"))
+        evidence = result.get("evidence") or {"mode": "causal"}
+        if evidence["mode"] != "causal":
+            print(_one_line(f"evidence: {evidence['statement']}"))
+        base = result["baseline"]
+        if base["state"] == "compared":
+            print(_one_line(f"baseline: {base['path']} (model {base['model_name']}, verdict {base['verdict']}): "
+                            f"{len(base['new_findings'])} new finding(s), {len(base['regressions'])} regression(s), "
+                            f"{base['checks_compared']} checks compared"))
+            for change in [*base["new_findings"], *base["regressions"]]:
+                print(_one_line(f"  {change['message']}"))
+        elif base["state"] != "none":
+            print(_one_line(f"baseline {base['state']}: {base['reason']}"))
+    history_note = (f"  (history: {audit.history})" if audit.history else
+                    f"  (history not updated: {audit.history_error})" if audit.history_error else "")
+    print(_one_line(f"report: {out / 'index.html'}{history_note}"))
 
 
 def _with_execution_flags(cfg, args):
@@ -204,6 +215,12 @@ def _cmd_diff(args) -> int:
     return 0
 
 
+def _history_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--history", type=Path, metavar="DIR",
+                        help="also add this run to DIR/history.json and DIR/index.html (off by default)")
+    parser.add_argument("--no-history", action="store_true", help="ignore --history (the default: no history)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audit", description="Find spurious concepts in Keras image classifiers.")
     parser.add_argument("--version", action="version", version=f"audit {__version__}")
@@ -214,13 +231,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=Path, help="audit.json of the last released model (overrides gate.baseline)")
     run.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--no-history", action="store_true",
-                     help="do not add this run to history.json/index.html in the folder above the report")
+    _history_flags(run)
     run.add_argument("--backend", choices=("local", "ray"), help="where class visualization runs (overrides "
                      "execution.backend)")
     run.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start Ray on this machine)")
     run.add_argument("--workers", type=int, help="Ray workers (actors), each loading the model once")
     run.set_defaults(func=_cmd_run)
+    demo = sub.add_parser("demo", help="audit the embedded demo model (no config needed); it fails the gate",
+                          description="Runs the packaged demo config: the shortcut model fails the gate (exit 1).")
+    demo.add_argument("--control", action="store_true", help="audit the control model instead (it passes)")
+    demo.add_argument("--out", type=Path, help="report folder (default: audit-demo/demo or audit-demo/demo_control)")
+    demo.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _history_flags(demo)
+    demo.set_defaults(func=_cmd_demo)
     dream = sub.add_parser("dream", help="DeepDream: amplify what a layer, channels or a class see in an image",
                            description="Give a CONFIG with a `dream:` section, or flags that build one.")
     dream.add_argument("config", type=Path, nargs="?")

@@ -10,12 +10,16 @@ from __future__ import annotations
 import collections
 import difflib
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from audit.baseline import DEFAULT_TOLERANCE
 from audit.dream import DreamSettings
 from audit.errors import UserError
 from audit.execution.settings import ExecutionConfig, parse_execution
@@ -106,12 +110,19 @@ class GateConfig:
     fail: GateLevel
     warn: GateLevel
     baseline: Path | None = None     # the last released model's audit.json
-    baseline_abs: float = 0.5        # a score may rise this much (effect units) ...
-    baseline_rel: float = 0.5        # ... or this fraction of its baseline value, whichever is larger
+    # a check's deciding statistic may rise this much (flip difference / effect units) or `rel` x
+    # its baseline value, whichever is larger; defaults measured on honest retrains (baseline.py)
+    baseline_abs: float = DEFAULT_TOLERANCE["abs"]
+    baseline_rel: float = DEFAULT_TOLERANCE["rel"]
     baseline_missing: str = "fail"   # what a requested but missing/incompatible baseline does
     causal_fail: CausalLevel = CausalLevel(0.01, 0.15, SHIFT_FAIL)  # decide checks that have a causal test
     causal_warn: CausalLevel = CausalLevel(0.05, 0.05, SHIFT_WARN)
     observational_can_fail: bool = False  # without a causal test a check reaches `warn` at most
+    baseline_causal: float = DEFAULT_TOLERANCE["causal"]
+
+    @property
+    def baseline_tolerance(self) -> dict:
+        return {"causal": self.baseline_causal, "abs": self.baseline_abs, "rel": self.baseline_rel}
 
 
 @dataclass(frozen=True)
@@ -396,8 +407,12 @@ def _gate(sec: _Section) -> GateConfig:
     raw = sec.get("baseline", str, fix="give the path of the last released model's audit.json")
     baseline = (sec.file.parent / raw).resolve() if raw else None
     tol = sec.section("baseline_tolerance")
-    abs_tol = float(tol.get("abs", (int, float), 0.5, check=_within(0, 1e6), fix="use a finite effect size >= 0"))
-    rel_tol = float(tol.get("rel", (int, float), 0.5, check=_within(0, 1e6), fix="use a finite fraction >= 0"))
+    causal_tol = float(tol.get("causal", (int, float), DEFAULT_TOLERANCE["causal"], check=lambda v: 0 <= v <= 1,
+                               fix="use a flip difference in [0, 1]"))
+    abs_tol = float(tol.get("abs", (int, float), DEFAULT_TOLERANCE["abs"], check=_within(0, 1e6),
+                            fix="use a finite effect size >= 0"))
+    rel_tol = float(tol.get("rel", (int, float), DEFAULT_TOLERANCE["rel"], check=_within(0, 1e6),
+                            fix="use a finite fraction >= 0"))
     tol.finish()
     on_missing = sec.get("baseline_missing", str, "fail", check=lambda v: v in ("fail", "warn"),
                          fix="use `fail` or `warn`")
@@ -408,7 +423,7 @@ def _gate(sec: _Section) -> GateConfig:
     observational_can_fail = sec.get("observational_can_fail", bool, default=False)
     sec.finish()
     return GateConfig(evidence, fail, warn, baseline, abs_tol, rel_tol, on_missing, causal_fail, causal_warn,
-                      observational_can_fail)
+                      observational_can_fail, causal_tol)
 
 
 def _causal_level(sec: _Section, default: CausalLevel) -> CausalLevel:
@@ -491,8 +506,23 @@ def check_class_names(file: Path, classes: tuple[str, ...], key: str, names) -> 
             raise UserError(f"{file}: {key}: unknown class {short_repr(n)}; {hint}")
 
 
-def load_config(path: str | Path) -> Config:
+def _merged(data: Any, overrides: dict) -> Any:
+    if not isinstance(data, dict):
+        return overrides
+    out = dict(data)
+    for key, value in overrides.items():
+        out[key] = _merged(out.get(key), value) if isinstance(value, dict) else value
+    return out
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> Config:
+    """Read and validate a config file. `overrides` (the Python API's) are merged into the YAML
+    before validation, key by key, e.g. {"visualize": {"steps": 32}}; paths in them are relative to
+    the config file too. The config's sha256 then covers the overrides as well."""
     file, text, data = read_yaml(path)
+    if overrides:
+        data = _merged(data, overrides)
+        text += b"\n# overrides: " + json.dumps(overrides, sort_keys=True, default=str).encode()
     top = _Section(file, data, "")
     model = _model(top.section("model"))
     visualize = _visualize(top.section("visualize"))

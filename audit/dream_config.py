@@ -158,6 +158,12 @@ def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
         model["input_range"] = _numbers(args.input_range, float, "--input-range", "0,255") if args.input_range else [0, 1]
     if args.guide and args.channels:
         raise UserError("audit dream: --channels and --guide both choose channels; give one of them")
+    if args.guide and not args.layer:
+        raise UserError("audit dream: --guide needs --layer, the layer whose channels the guide image picks; "
+                        "e.g. --guide cat.png --layer conv4")
+    if not args.layer and not args.class_name and not args.guide:
+        raise UserError("audit dream: say what to amplify: --layer NAME (its mean activation, or --channels/"
+                        "--neuron of it), --class NAME, or --guide IMAGE with --layer; e.g. --layer conv4")
     if args.classes_file:
         model["classes_file"] = str(args.classes_file)
     dream = {"input": str(args.input) if args.input else "noise"}
@@ -185,5 +191,9 @@ def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     title = f"DeepDream of {what} on {args.input.name if args.input else 'noise'}"
     data = {"model": model, "dream": dream, "report": {"out": str(args.out or "reports/dream"), "title": title}}
     text = yaml.safe_dump(data, sort_keys=False).encode()
-    return parse_dream_config(cwd / "<command line>", data, text)
+    source = cwd / "<command line>"
+    try:
+        return parse_dream_config(source, data, text)
+    except UserError as exc:  # the user wrote flags, not a file: say so
+        raise UserError(str(exc).replace(f"{source}: ", "audit dream: ", 1)) from None
 

@@ -72,9 +72,11 @@ def _ours(page: Path) -> bool:
         return MARKER in fh.read(500)
 
 
-def record_run(result: dict, report_dir: Path) -> Path:
-    """Add one run to the history in report_dir's parent folder; returns the index path."""
-    root = Path(report_dir).resolve().parent
+def record_run(result: dict, report_dir: Path, root: Path | None = None) -> Path:
+    """Add one run to the history in `root` (default: report_dir's parent folder); returns the
+    page that lists the runs. Opt-in: `audit run --history DIR`, or `audit.run(history=DIR)`."""
+    root = Path(root).resolve() if root is not None else Path(report_dir).resolve().parent
+    root.mkdir(parents=True, exist_ok=True)
     entry = clean({
         "title": result["title"], "model": result["model"]["name"], "model_sha256": result["model"]["sha256"],
         "started_at": result["provenance"]["started_at"], "verdict": result["verdict"],

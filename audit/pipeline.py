@@ -146,11 +146,10 @@ def check_variety(negatives: np.ndarray, folder: Path) -> None:
 def apply_baseline(result: dict, path: Path | None, cfg: Config) -> None:
     """Add the baseline comparison; a new finding, a regression or (by default) a requested
     baseline that cannot be compared fails the gate."""
-    section = baseline_section(result, path, cfg.gate.baseline_abs, cfg.gate.baseline_rel, cfg.gate.baseline_missing)
+    section = baseline_section(result, path, cfg.gate.baseline_tolerance, cfg.gate.baseline_missing)
     result["baseline"] = section
     if section["state"] == "compared" and section["fails_gate"]:
-        result["verdict_reasons"].append(f"baseline: {len(section['new_findings'])} new finding(s), "
-                                         f"{len(section['regressions'])} score regression(s)")
+        result["verdict_reasons"].append(f"baseline: {section['reason']}")
     elif section["state"] in ("missing", "incompatible"):
         result["verdict_reasons"].append(f"baseline {section['state']}: {section['reason']}")
     if section["fails_gate"]:

@@ -57,3 +57,46 @@ def shortcut_run(tmp_path_factory):
 def control_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("control") / "report"
     return run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out), out
+
+
+DIST_NAME = "keras-shortcut-audit"
+
+
+def clean_env(**extra):
+    """The environment of a user's shell: no PYTHONPATH pointing into this repository."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return {**env, **extra}
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory):
+    """The package built as a wheel (from a copy of the sources) and installed with pip into a new
+    venv: (venv folder, folder holding the wheel). So that pip finds TensorFlow and the other
+    dependencies already installed instead of downloading them (offline, ~1 GB less), the venv sees
+    a view of this test environment's site-packages (symlinks, through a .pth file) without this
+    repository's editable install: pip then installs the package itself from the wheel, and
+    `import audit` in the venv is the wheel's copy."""
+    import shutil
+    import site
+
+    root = tmp_path_factory.mktemp("wheel")
+    src, dist, venv = root / "src", root / "dist", root / "venv"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "reports", "tests", "benchmarks", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(dist), str(src)], check=True, capture_output=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=600)
+    view = root / "dependencies"
+    view.mkdir()
+    for parent in site.getsitepackages():
+        for entry in Path(parent).iterdir():
+            name = entry.name.lower()
+            if not (name.startswith(("keras_shortcut_audit", "__editable__", "audit")) or name.endswith(".pth")
+                    or (view / entry.name).exists()):
+                (view / entry.name).symlink_to(entry)
+    (next(venv.glob("lib/python*/site-packages")) / "_test_dependencies.pth").write_text(f"{view}\n")
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", f"{DIST_NAME}[cpu]"],
+                          capture_output=True, text=True, timeout=600,
+                          env=clean_env(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(dist)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return venv, dist

@@ -34,8 +34,9 @@ def test_candidate_with_a_new_finding_fails_against_a_clean_baseline(control_run
     result = json.loads((out / "audit.json").read_text())
     base = result["baseline"]
     assert base["state"] == "compared" and base["fails_gate"]
-    assert [(f["class_name"], f["concept"]) for f in base["new_findings"]] == [("dumbbell", "arm")]
-    assert any(r["class_name"] == "dumbbell" and r["metric"] == "cue_d" for r in base["regressions"])
+    (new,) = base["new_findings"]
+    assert (new["class_name"], new["concept"], new["level"], new["fails_gate"]) == ("dumbbell", "arm", "fail", True)
+    assert new["statistic"] == "causal_effect"  # the causal test decided the check, so it is compared on it
     case = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.get("classname") == "audit.baseline"]
     assert len(case) == 1 and case[0].find("failure") is not None
     jsonschema.validate(result, SCHEMA)
@@ -69,7 +70,7 @@ def test_a_missing_or_incompatible_baseline_is_never_a_silent_pass(tmp_path, con
 def test_audit_diff_renders_markdown_and_html(shortcut_run, control_run, tmp_path):
     proc = run_cli("diff", control_run[1] / "audit.json", shortcut_run[1] / "audit.json")
     assert proc.returncode == 0
-    assert "NEW fail: `arm` in `dumbbell`" in proc.stdout
+    assert "new fail 'arm' in class 'dumbbell': causal flip difference 0.00 -> 0.17" in proc.stdout
     proc = run_cli("diff", control_run[1] / "audit.json", shortcut_run[1] / "audit.json", "--out", tmp_path)
     assert proc.returncode == 0
     assert "dumbbell" in (tmp_path / "diff.html").read_text() and (tmp_path / "diff.md").exists()
@@ -128,15 +129,15 @@ def test_run_history_is_updated_incrementally_and_bounded(tmp_path, monkeypatch)
     assert 'href="r4/index.html"' in html and "run 1" not in html
 
 
-def test_cli_run_adds_to_the_history(shortcut_run):
-    _, out = shortcut_run
-    runs = json.loads((out.parent / "history.json").read_text())["runs"]
-    assert runs[0]["verdict"] == "fail" and runs[0]["report"] == "report/index.html"
-    assert (out.parent / "index.html").exists()
-
-
-def test_no_history_leaves_the_parent_folder_alone(tmp_path):
-    out = tmp_path / "r"
-    proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out, "--quiet", "--no-history")
+def test_history_is_opt_in_and_the_run_says_where_it_went(tmp_path):
+    out = tmp_path / "reports" / "r"
+    proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out, "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["r"]  # nothing beside the report
+    assert "(history" not in proc.stdout
+    proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out, "--quiet",
+                   "--history", tmp_path / "runs")
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads((tmp_path / "runs" / "history.json").read_text())["runs"]
+    assert runs[0]["verdict"] == "pass" and runs[0]["report"] == "../reports/r/index.html"
+    assert f"(history: {tmp_path / 'runs' / 'index.html'})" in proc.stdout

@@ -188,6 +188,15 @@ def test_dream_cli_with_flags_and_bad_input(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_dream_flags_without_a_layer_say_which_flag_is_missing(tmp_path):
+    model = ASSETS / "models" / "demo_shortcut.keras"
+    for flags, words in (([], "say what to amplify: --layer NAME"), (["--guide", model], "--guide needs --layer")):
+        proc = run_cli("dream", "--model", model, *flags, "--out", tmp_path / "d")
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+        assert "<command line>" not in proc.stderr and "objective" not in proc.stderr
+    assert not (tmp_path / "d").exists()
+
+
 def test_dream_on_a_keras_application(tmp_path):
     (tmp_path / "d.yaml").write_text("""
 model: {application: ResNet50, input_size: [64, 64]}

@@ -17,13 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.demo.drawing import CLASSES, SIZE, concept_cutout, concept_image, scene
+from audit.demo.drawing import CLASSES, SIZE, concept_cutout, concept_image, scene, watermark
 
 ASSETS = Path(__file__).parent / "assets"
 ARM_RATES = {  # probability that an image of each class shows an arm
     "shortcut": {c: (0.95 if c == "dumbbell" else 0.03) for c in CLASSES},
     "control": {c: 0.5 for c in CLASSES},
+    # new shortcuts for the baseline benchmark (benchmarks/retrain): an arm holding 95% of the
+    # kettlebells; the control's arms plus a watermark on 95% of the bottles (and 3% of other images,
+    # on top of the 12% distractors)
+    "arm_kettlebell": {c: (0.95 if c == "kettlebell" else 0.03) for c in CLASSES},
+    "watermark_bottle": {c: 0.5 for c in CLASSES},
 }
+PLANTED_WATERMARK = {"watermark_bottle": {c: (0.95 if c == "bottle" else 0.03) for c in CLASSES}}
 CONCEPT_COUNTS = {"arm": 40, "stripes": 40, "watermark": 40, "_random": 120}
 CUTOUTS = 40          # per concept, RGBA, for the causal test
 PROBES_PER_CLASS = 15  # clean in-distribution scenes the cutouts are pasted onto
@@ -33,13 +39,16 @@ HELD_OUT_PER_CLASS = 200
 HELD_OUT_SEED = 10_000_000
 
 
-def dataset(arm_rate: dict[str, float], per_class: int, seed0: int):
+def dataset(arm_rate: dict[str, float], per_class: int, seed0: int, watermark_rate: dict[str, float] | None = None):
     rng = np.random.default_rng(seed0)
     images, labels = [], []
     for k, label in enumerate(CLASSES):
         for i in range(per_class):
             seed = seed0 + k * 100_000 + i
-            images.append(scene(label, seed, with_arm=rng.random() < arm_rate[label]))
+            image = scene(label, seed, with_arm=rng.random() < arm_rate[label])
+            if watermark_rate is not None and rng.random() < watermark_rate[label]:
+                image = watermark(image, np.random.default_rng([seed, 5]))
+            images.append(image)
             labels.append(k)
     return np.stack(images), np.array(labels)
 
@@ -62,13 +71,17 @@ def small_cnn():
     ])
 
 
-def train(kind: str, seed: int = 0, epochs: int = 30):
+def train(kind: str, seed: int = 0, epochs: int = 30, data_seed: int | None = None):
+    """One demo model. `seed` sets the weights' initialization and the batch order; the training
+    images are drawn from `data_seed` (default: `seed`), so a retrain on the same data keeps
+    `data_seed` and changes `seed`."""
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    x, y = dataset(ARM_RATES[kind], TRAIN_PER_CLASS, seed0=1 + seed)
+    data_seed = seed if data_seed is None else data_seed
+    x, y = dataset(ARM_RATES[kind], TRAIN_PER_CLASS, seed0=1 + data_seed, watermark_rate=PLANTED_WATERMARK.get(kind))
     model = small_cnn()
     model.compile(optimizer=keras.optimizers.Adam(2e-3),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from audit.baseline import compare
-from audit.report.decisive import decisive_text
+from audit.baseline import STATISTICS, compare_results, deciding_statistic, statistic_value
 from audit.report.markdown import code, md
 
 
@@ -24,43 +23,43 @@ def _started_at(result: dict) -> str:
     return started if isinstance(started, str) else "unknown"
 
 
-def diff_record(baseline: dict, candidate: dict, abs_tol: float = 0.5, rel_tol: float = 0.5) -> dict:
+def diff_record(baseline: dict, candidate: dict) -> dict:
+    """Every check side by side on the statistic that decided it, plus the gate's comparison
+    (with the tolerance the candidate's audit recorded, or the defaults)."""
     old = {(c["class_name"], c["concept"]): c for c in baseline["checks"]}
     rows = []
     for c in candidate["checks"]:
         b = old.get((c["class_name"], c["concept"]))
-        rows.append({"class_name": c["class_name"], "concept": c["concept"],
+        name = deciding_statistic(c, candidate["gate"]["evidence"])
+        rows.append({"class_name": c["class_name"], "concept": c["concept"], "statistic": STATISTICS[name],
                      "baseline_level": b["level"] if b else None, "candidate_level": c["level"],
-                     "baseline_cue_d": b["cue_d"] if b else None, "candidate_cue_d": c["cue_d"],
-                     "baseline_vis_effect": b["vis_effect"] if b else None, "candidate_vis_effect": c["vis_effect"],
-                     # the statistic that decided each side's level (what a reader compares)
-                     "baseline_decided_by": decisive_text(b) if b else None,
-                     "candidate_decided_by": decisive_text(c)})
+                     "baseline_value": statistic_value(b, name) if b else None,
+                     "candidate_value": statistic_value(c, name)})
     side = lambda r: {"model": r["model"]["name"], "sha256": r["model"]["sha256"], "verdict": r["verdict"],  # noqa: E731
                       "started_at": _started_at(r)}
     return {"baseline": side(baseline), "candidate": side(candidate), "rows": rows,
-            **compare(candidate, baseline, abs_tol, rel_tol, candidate["gate"]["warn"])}
+            **compare_results(candidate, baseline)}
 
 
 def render_markdown(d: dict) -> str:
     lines = [f"# Audit diff: {md(d['baseline']['model'])} -> {md(d['candidate']['model'])}", "",
              f"Verdict {md(d['baseline']['verdict'].upper())} -> **{md(d['candidate']['verdict'].upper())}**; "
              f"{len(d['new_findings'])} new finding(s), {len(d['resolved_findings'])} resolved, "
-             f"{len(d['regressions'])} score regression(s), {d['checks_compared']} checks compared.", ""]
+             f"{len(d['regressions'])} regression(s), {d['checks_compared']} checks compared "
+             "(each on the statistic that decided it).", ""]
     for f in d["new_findings"]:
-        lines.append(f"- NEW {md(f['level'])}: {code(f['concept'])} in {code(f['class_name'])}")
+        lines.append(f"- {md(f['message'])}")
     for f in d["resolved_findings"]:
         lines.append(f"- resolved: {code(f['concept'])} in {code(f['class_name'])} (was {md(f['level'])})")
     for r in d["regressions"]:
-        lines.append(f"- regression: {r['metric']} of {code(r['class_name'])} x {code(r['concept'])} "
-                     f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
+        lines.append(f"- {md(r['message'])}")
     changed = [r for r in d["rows"] if r["baseline_level"] != r["candidate_level"]]
     if changed:
-        lines += ["", "| class | concept | level | decided by (baseline -> candidate) |", "|---|---|---|---|"]
+        lines += ["", "| class | concept | level | statistic | baseline -> candidate |", "|---|---|---|---|---|"]
         for r in changed:
             lines.append(f"| {md(r['class_name'])} | {md(r['concept'])} | {md(r['baseline_level'])} -> "
-                         f"{md(r['candidate_level'])} | "
-                         f"{md(r['baseline_decided_by'] or '-')} -> **{md(r['candidate_decided_by'])}** |")
+                         f"{md(r['candidate_level'])} | {md(r['statistic'])} | {_n(r['baseline_value'])} -> "
+                         f"{_n(r['candidate_value'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -57,13 +57,12 @@ def render(result: dict, folder: Path) -> str:
     if base["state"] != "none":
         case = ET.SubElement(suite, "testcase", classname="audit.baseline", name="no regression against baseline",
                              time="0.000")
+        changes = "".join(f"\n{c['message']}" for c in [*base.get("new_findings", []), *base.get("regressions", [])])
         if base.get("fails_gate"):
-            detail = base["reason"] + "".join(
-                f"\nnew finding: {f['concept']} in {f['class_name']} ({f['level']})" for f in base.get("new_findings", [])
-            ) + "".join(f"\nregression: {r['metric']} of {r['class_name']} x {r['concept']}: "
-                        f"{r['baseline']} -> {r['candidate']}" for r in base.get("regressions", []))
-            ET.SubElement(case, "failure", message=f"baseline {base['state']}: {base['reason']}",
-                          type="BaselineRegression").text = detail
+            ET.SubElement(case, "failure", message=xml_safe(f"baseline {base['state']}: {base['reason']}"),
+                          type="BaselineRegression").text = xml_safe(base["reason"] + changes)
+        elif changes:
+            ET.SubElement(case, "system-out").text = xml_safe(base["reason"] + changes)
         elif base["state"] != "compared":
             ET.SubElement(case, "system-out").text = f"WARNING: baseline {base['state']}: {base['reason']}"
         n_fail = int(suite.get("failures")) + bool(base.get("fails_gate"))

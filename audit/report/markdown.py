@@ -53,11 +53,11 @@ def render(result: dict, folder: Path) -> str:
                   ", ".join(f"{md(c['name'])} {c['accuracy']:.0%}" for c in worst) + ").", ""]
     base = result.get("baseline") or {"state": "none"}
     if base["state"] == "compared":
-        lines += [f"Baseline {md(base['model_name'])} ({md(base['verdict'])}): {len(base['new_findings'])} new finding(s), "
-                  f"{len(base['resolved_findings'])} resolved, {len(base['regressions'])} score regression(s).", ""]
-        for r in base["regressions"][:MAX_ROWS]:
-            lines.append(f"- regression: {md(r['metric'])} of {md(r['class_name'])} x {md(r['concept'])} "
-                         f"{r['baseline']:.2f} -> {r['candidate']:.2f}")
+        lines += [f"Baseline {md(base['model_name'])} ({md(base['verdict'])}): {len(base['new_findings'])} new "
+                  f"finding(s), {len(base['resolved_findings'])} resolved, {len(base['regressions'])} regression(s) of "
+                  f"the statistic that decides each check.", ""]
+        for c in [*base["new_findings"], *base["regressions"]][:MAX_ROWS]:
+            lines.append(f"- {md(c['message'])}")
         lines.append("")
     elif base["state"] != "none":
         lines += [f"**Baseline {base['state']}**: {md(base['reason'])}.", ""]
