@@ -25,14 +25,15 @@ CLASSES = ["dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle"]
 
 def tiny_config(tmp: Path, model_path: Path = DEMO_MODEL, classes=None, **sections) -> dict:
     """The demo's config with tiny settings: 1 restart x 4 steps, no gallery, the gate on cue
-    evidence (so the verdict does not depend on 4 steps of visualization)."""
+    evidence (so the verdict does not depend on 4 steps of visualization), and observational
+    evidence allowed to fail (no probes here: these runs need a failing verdict to guard)."""
     cfg = {
         "model": {"path": str(model_path), "input_range": [0, 1], "classes": list(classes or CLASSES)},
         "visualize": {"restarts": 1, "steps": 4, "seed": 0},
         "concepts": {"negatives": str(CONCEPTS / "_random"), "random_directions": 50, "bank": {
             "arm": {"examples": str(CONCEPTS / "arm"), "allowed_in": []},
             "watermark": {"examples": str(CONCEPTS / "watermark"), "allowed_in": []}}},
-        "gate": {"evidence": "cue"},
+        "gate": {"evidence": "cue", "observational_can_fail": True},
         "layer_gallery": False,
         "report": {"out": str(tmp / "out")},
     }

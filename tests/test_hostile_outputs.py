@@ -31,7 +31,7 @@ def hostile_names_run(tmp_path_factory):
     (tmp / "index.html").write_text("<html>the site's own page</html>")
     summary = tmp / "step-summary.md"
     cfg = write_yaml(tmp, tiny_config(tmp, model, classes=HOSTILE_CLASSES))
-    proc = run_cli("run", cfg, "--baseline", tmp / "base\x07line.json",
+    proc = run_cli("run", cfg, "--baseline", tmp / "base\x07line.json", "--history", tmp,
                    env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     return proc, tmp
 
@@ -68,7 +68,7 @@ def test_summary_md_keeps_its_table_and_passes_no_html(hostile_names_run):
     rows = [line for line in text.splitlines() if line.startswith("|")]
     cells = {len(re.findall(r"(?<!\\)\|", row)) for row in rows}
     assert len(rows) >= 3 and cells == {9}, rows  # 8 columns on every row, none split by a name
-    assert "<" not in text and "demo\\|&lt;b&gt;\ufffd.keras" in text  # the model name, inert
+    assert "<" not in text and "demo\\|&lt;b>\ufffd.keras" in text  # the model name, inert
     assert (tmp / "step-summary.md").read_text(encoding="utf-8") == text + "\n"
     assert "\x01" not in text and "\x07" not in text
 
@@ -119,7 +119,8 @@ def test_faults_after_the_report_never_change_the_exit_code(tmp_path):
         "fail": {}, "warn": 0, "baseline": 1, "report": "javascript:alert(1)"}]}))
     (tmp_path / "summary-dir").mkdir()
     cfg = write_yaml(tmp_path, tiny_config(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-m", "audit", "run", str(cfg), "--no-progress"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "audit", "run", str(cfg), "--no-progress", "--history",
+                             str(tmp_path)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "GITHUB_ACTIONS": "true",
                                  "GITHUB_STEP_SUMMARY": str(tmp_path / "summary-dir")})
@@ -153,7 +154,7 @@ def _audit(**changes):
     result = {"schema_version": 1, "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "pass",
               "findings": [], "checks": [{"class_name": "a", "concept": "b", "level": "pass", "cue_d": 0.1,
                                           "vis_effect": 0.2}],
-              "gate": {"warn": {"cue_min_effect": 0.5, "vis_min_effect": 0.5}},
+              "gate": {"evidence": "cue", "warn": {"cue_min_effect": 0.5, "vis_min_effect": 0.5}},
               "provenance": {"started_at": "2026-11-24T00:00:00+00:00"}}
     for key, value in changes.items():
         if value is None:
@@ -164,8 +165,8 @@ def _audit(**changes):
 
 
 @pytest.mark.parametrize("candidate, words", [
-    (_audit(gate=None), "no gate.warn thresholds"),
-    (_audit(gate={"warn": {"cue_min_effect": "high"}}), "no gate.warn thresholds"),
+    (_audit(gate=None), "no gate.evidence rule"),
+    (_audit(gate={"evidence": "cue", "warn": {"cue_min_effect": "high"}}), "no gate.warn thresholds"),
     ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
     (_audit(checks=[{"class_name": "a", "concept": "b", "level": "pass", "cue_d": [], "vis_effect": 1}]),
      "non-numeric score"),

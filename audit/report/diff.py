@@ -6,9 +6,16 @@ from audit.baseline import STATISTICS, compare_results, deciding_statistic, stat
 from audit.report.markdown import code, md
 
 
+def _n(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
 def diff_problem(result: dict) -> str | None:
-    """What else a diff reads beyond what `load_baseline` checks: the candidate's warn thresholds."""
+    """What else a diff reads beyond what `load_baseline` checks: the candidate's gate (evidence
+    rule and warn thresholds)."""
     gate = result.get("gate")
+    if not isinstance(gate, dict) or gate.get("evidence") not in ("visualization", "cue", "both", "either"):
+        return "no gate.evidence rule"
     warn = gate.get("warn") if isinstance(gate, dict) else None
     if not isinstance(warn, dict) or not all(
             isinstance(warn.get(k), (int, float)) and not isinstance(warn.get(k), bool)

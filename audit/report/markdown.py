@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 
@@ -18,7 +17,8 @@ def md(value) -> str:
     line: no raw HTML (`<`, `&` as entities), no table break (`|`), no emphasis or link syntax."""
     text = " ".join(str(value).split())
     text = "".join(ch for ch in text if ch.isprintable())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    # `<` starts raw HTML and `&` an entity; `>` alone is inert mid-line (and "->" stays readable)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;").replace("<", "&lt;"))
 
 
 def code(value) -> str:
