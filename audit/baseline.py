@@ -21,8 +21,9 @@ STATISTICS = {"causal_effect": "causal flip difference", "causal_shift": "causal
               "min(cue_d, vis_effect)": "min(cue d, vis effect)", "max(cue_d, vis_effect)": "max(cue d, vis effect)"}
 # How far the deciding statistic may rise before it counts as a regression: max(causal or abs,
 # rel x |baseline value|). Set from honest retrains of the demo models (benchmarks/retrain, README);
-# `causal` applies to both causal statistics (the flip difference and the shift, both in [-1, 1]).
-DEFAULT_TOLERANCE = {"causal": 0.10, "abs": 1.0, "rel": 0.5}
+# `causal` applies to both causal statistics (the flip difference and the shift, both in [-1, 1];
+# the retrains measured the flip difference: the shift's variability is not measured yet).
+DEFAULT_TOLERANCE = {"causal": 0.06, "abs": 3.5, "rel": 0.5}
 
 
 def load_baseline(path: Path | None) -> tuple[str, dict | None, str]:
