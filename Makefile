@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test demo-assets imagenet-models bench-speed bench-validity clean
+.PHONY: setup demo test demo-assets imagenet-models bench-speed bench-validity bench-recognizability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench-speed: $(STAMP)
 # Trained models and audits are cached in benchmarks/.cache/validity (audits per version of audit/).
 bench-validity: $(STAMP)
 	$(BIN)/python benchmarks/validity/run.py
+
+# Lite0 visualizes 50 ImageNet classes per setting, Lite2 judges them (about 10-15 min per setting
+# on 2 cores; images cached in benchmarks/.cache/recognizability per setting and code version).
+bench-recognizability: $(STAMP)
+	$(BIN)/python benchmarks/recognizability/run.py
 
 clean:
 	rm -rf reports/demo reports/demo_control .pytest_cache

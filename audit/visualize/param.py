@@ -58,8 +58,13 @@ def pixels(image_shape: tuple[int, int, int]) -> Parameterization:
     def init(rng):
         return np.clip(0.5 + 0.1 * rng.standard_normal(image_shape), 0.0, 1.0).astype(np.float32)
 
-    return Parameterization("pixels", tuple(image_shape), tuple(image_shape), init,
-                            render=lambda p: p, project=lambda p: tf.clip_by_value(p, 0.0, 1.0))
+    def render(p):
+        return p
+
+    def project(p):
+        return tf.clip_by_value(p, 0.0, 1.0)
+
+    return Parameterization("pixels", tuple(image_shape), tuple(image_shape), init, render, project)
 
 
 def spectrum_scale(h: int, w: int, decay: float = 1.0) -> np.ndarray:
@@ -89,7 +94,10 @@ def fourier(image_shape: tuple[int, int, int], decay: float = 1.0) -> Parameteri
         decorrelated = tf.transpose(channels, [0, 2, 3, 1]) * FOURIER_GAIN  # (N, h, w, ch)
         return tf.sigmoid(tf.tensordot(decorrelated, color.T, axes=1))
 
-    return Parameterization("fourier", tuple(image_shape), param_shape, init, render, project=lambda p: p)
+    def project(p):
+        return p  # the sigmoid already keeps every pixel in range
+
+    return Parameterization("fourier", tuple(image_shape), param_shape, init, render, project)
 
 
 def estimate_color_sqrt_covariance(photos: list[np.ndarray]) -> np.ndarray:
