@@ -68,6 +68,7 @@ class VisualizeConfig:
     stop_probability: float | None = None  # an image stops once its class probability reaches this
     parameterization: str = DEFAULT_PARAMETERIZATION  # "fourier" | "pixels" (audit/visualize/param.py)
     transforms: str | TransformSettings = DEFAULT_TRANSFORMS  # a preset name or explicit settings
+    raw_images: int = 1  # per class, from the seed's raw mode, shown beside the others (not evidence)
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,7 @@ def _visualize(sec: _Section) -> VisualizeConfig:
                                  check=lambda v: v in PARAMETERIZATIONS,
                                  fix=f"use one of: {', '.join(PARAMETERIZATIONS)}"),
         transforms=_transforms(sec),
+        raw_images=sec.get("raw_images", int, 1, check=lambda v: v >= 0, fix="use a whole number >= 0 (0 = none)"),
     )
     sec.finish()
     return out

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import platform
 import subprocess
@@ -27,6 +28,7 @@ from audit.optimize import Visualizations, visualize_classes
 from audit.outputs import check_replaceable, staged_folder
 from audit.report import render_all
 from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
+from audit.visualize.recipe import from_config, raw as raw_recipe
 
 CONCEPT_THUMBNAILS = 6
 
@@ -68,13 +70,17 @@ def provenance(config_path: Path, config_sha256: str, seed: int) -> dict:
     }
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    return p / p.sum(-1, keepdims=True)
+
+
 def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list[ConceptSet],
-                  negatives: np.ndarray) -> tuple[list[dict], dict[str, list[str]]]:
+                  negatives: np.ndarray, raw: Visualizations | None) -> tuple[list[dict], dict[str, list[str]]]:
     (out / "images" / "classes").mkdir(parents=True)
     (out / "images" / "concepts").mkdir(parents=True)
     classes = []
-    probs = np.exp(vis.logits - vis.logits.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
+    probs = _softmax(vis.logits)
     for c, idx in enumerate(vis.class_indices):
         name = model.classes[idx]
         paths = []
@@ -89,6 +95,13 @@ def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list
             "logit_trace": [float(v) for v in vis.target_logit_trace[c].mean(0)],
             "steps_taken": [int(v) for v in vis.steps_taken[c]],
         })
+        if raw is not None:
+            classes[-1]["raw_images"] = []
+            for r in range(raw.images.shape[1]):
+                rel = f"images/classes/{idx:04d}_raw{r}.png"
+                save_png(out / rel, raw.images[c, r])
+                classes[-1]["raw_images"].append(rel)
+            classes[-1]["raw_target_probability"] = float(_softmax(raw.logits[c])[:, idx].mean())
     examples = {}
     for concept in [*bank, ConceptSet("_negatives", negatives, ())]:
         examples[concept.name] = []
@@ -160,8 +173,14 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             if len(probes) < 20:
                 raise UserError(f"concepts.probes: only {len(probes)} images in {cfg.concepts.probes}; give at "
                                 "least 20 (100+ recommended) in-distribution images")
+    recipe = from_config(cfg.visualize, model.input_shape)
     with timer.stage("visualize"):
-        vis = visualize_classes(model, cfg.visualize, progress=progress)
+        vis = visualize_classes(model, cfg.visualize, progress=progress, recipe=recipe)
+    raw = None
+    if cfg.visualize.raw_images and not recipe.is_raw:
+        with timer.stage("visualize raw"):  # the seed's unregularized mode, for the report only
+            raw = visualize_classes(model, dataclasses.replace(cfg.visualize, restarts=cfg.visualize.raw_images),
+                                    progress=progress, recipe=raw_recipe(model.input_shape))
     with timer.stage("score concepts"):
         scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed)
     causal = None
@@ -179,7 +198,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             with timer.stage("layer gallery"):
                 gallery = layer_gallery(model, cfg.layer_gallery, staging)
         with timer.stage("write images"):
-            classes, examples = _write_images(staging, model, vis, bank, negatives)
+            classes, examples = _write_images(staging, model, vis, bank, negatives, raw)
         result = {
             "schema_version": SCHEMA_VERSION,
             "title": cfg.report.title,
@@ -203,6 +222,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                 "learning_rate": cfg.visualize.learning_rate, "seed": cfg.visualize.seed,
                 "regularization": {"jitter": cfg.visualize.jitter,
                                    "total_variation": cfg.visualize.total_variation},
+                **recipe.describe(),
+                "raw_images": 0 if raw is None else cfg.visualize.raw_images,
                 "classes": classes,
             },
             "concepts": {

@@ -16,10 +16,13 @@ class Recipe:
     transforms: tr.Transforms
     penalties: Penalties
 
+    @property
+    def is_raw(self) -> bool:
+        return self.param.name == "pixels" and not self.transforms.steps and not self.penalties.total_variation
+
     def describe(self) -> dict:
-        """Plain data for audit.json."""
-        return {"parameterization": self.param.name, "transforms": self.transforms.names,
-                "total_variation": self.penalties.total_variation}
+        """Plain data for audit.json (the penalty weights are in its `regularization`)."""
+        return {"parameterization": self.param.name, "transforms": self.transforms.names}
 
 
 def from_config(cfg: VisualizeConfig, image_shape: tuple[int, int, int]) -> Recipe:
@@ -30,10 +33,9 @@ def from_config(cfg: VisualizeConfig, image_shape: tuple[int, int, int]) -> Reci
         settings = tr.preset(spec, min(image_shape[:2]))
     if cfg.jitter:  # the older `jitter` key sets the jitter of whatever transforms are chosen
         settings = {**settings, "jitter": cfg.jitter}
-    return Recipe(make(cfg.parameterization, image_shape), tr.build(settings, cfg.seed),
-                  Penalties(cfg.total_variation))
+    return Recipe(make(cfg.parameterization, image_shape), tr.build(settings), Penalties(cfg.total_variation))
 
 
-def raw(image_shape: tuple[int, int, int], seed: int) -> Recipe:
+def raw(image_shape: tuple[int, int, int]) -> Recipe:
     """The seed's unregularized mode: pixels, no transforms, no penalty."""
-    return Recipe(make("pixels", image_shape), tr.Transforms((), seed), Penalties(0.0))
+    return Recipe(make("pixels", image_shape), tr.Transforms(()), Penalties(0.0))

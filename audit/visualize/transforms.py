@@ -1,15 +1,17 @@
-"""Random geometric transforms of the rendered image, drawn anew every step.
+"""Random geometric transforms of the rendered image, drawn anew every step for every image.
 
 An image that keeps its class only at one exact pixel alignment is a fragile, adversarial
 pattern; asking the class to survive random shifts, zooms and small rotations every step
 ("transformation robustness", lucid) leaves patterns the network recognizes from anywhere.
 
-Each transform is a function of uniform random numbers to a 3x3 matrix that maps output
-pixel coordinates (centred) to input coordinates; `Transforms` composes them in order into
-one matrix and resamples once (bilinear, edges reflected). The random numbers come from a
-stateless generator keyed by (seed, step): the same run gives the same images, and every image
-of a batch gets the same transform, so a class's images never depend on which other classes
-run with it or how the batch is chunked.
+Each transform is a function of uniform random numbers to 3x3 matrices that map output pixel
+coordinates (centred) to input coordinates; `Transforms` composes them in order into one matrix
+per image and resamples once (bilinear, edges reflected). The random numbers come from a
+stateless generator keyed by (image key, step), where the loop's image key depends only on
+(seed, class, restart): the same run gives the same images, a class's images never depend on
+which other classes run with it or how the batch is chunked, and the restarts of a class see
+different views (with one shared draw per batch, restarts from nearly flat starts converged to
+nearly the same image on the demo).
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ STANDARD_ROTATE = 10.0           # degrees
 @dataclass(frozen=True)
 class Transform:
     name: str
-    draws: int         # uniform numbers in [0, 1) it needs per step
-    matrix: Callable   # tf: (draws,) uniforms -> (3, 3) output-to-input coordinate map
+    draws: int         # uniform numbers in [0, 1) it needs per image and step
+    matrix: Callable   # tf: (N, draws) uniforms -> (N, 3, 3) output-to-input coordinate maps
+
+
+def _affine(a, b, c, d, e, f):
+    """(N, 3, 3) matrices [[a, b, c], [d, e, f], [0, 0, 1]] from (N,) tensors."""
+    import tensorflow as tf
+
+    zero, one = tf.zeros_like(a), tf.ones_like(a)
+    return tf.reshape(tf.stack([a, b, c, d, e, f, zero, zero, one], axis=1), [-1, 3, 3])
 
 
 def jitter(pixels: int) -> Transform:
@@ -37,7 +47,8 @@ def jitter(pixels: int) -> Transform:
 
     def matrix(u):
         shift = tf.floor(u * (2 * pixels + 1)) - pixels
-        return tf.stack([[1.0, 0.0, -shift[0]], [0.0, 1.0, -shift[1]], [0.0, 0.0, 1.0]])
+        one, zero = tf.ones_like(u[:, 0]), tf.zeros_like(u[:, 0])
+        return _affine(one, zero, -shift[:, 0], zero, one, -shift[:, 1])
 
     return Transform(f"jitter {pixels} px", 2, matrix)
 
@@ -47,8 +58,9 @@ def scale(low: float, high: float) -> Transform:
     import tensorflow as tf
 
     def matrix(u):
-        inv = 1.0 / (low + (high - low) * u[0])
-        return tf.stack([[inv, 0.0, 0.0], [0.0, inv, 0.0], [0.0, 0.0, 1.0]])
+        inv = 1.0 / (low + (high - low) * u[:, 0])
+        zero = tf.zeros_like(inv)
+        return _affine(inv, zero, zero, zero, inv, zero)
 
     return Transform(f"scale {low:g}-{high:g}", 1, matrix)
 
@@ -58,9 +70,9 @@ def rotate(degrees: float) -> Transform:
     import tensorflow as tf
 
     def matrix(u):
-        angle = (2.0 * u[0] - 1.0) * (degrees * math.pi / 180.0)
-        c, s = tf.cos(angle), tf.sin(angle)  # the inverse rotation maps output to input
-        return tf.stack([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+        angle = (2.0 * u[:, 0] - 1.0) * (degrees * math.pi / 180.0)
+        c, s, zero = tf.cos(angle), tf.sin(angle), tf.zeros_like(angle)
+        return _affine(c, s, zero, -s, c, zero)  # the inverse rotation maps output to input
 
     return Transform(f"rotate {degrees:g} deg", 1, matrix)
 
@@ -70,28 +82,44 @@ class Transforms:
     """Transforms applied in list order; empty = the image as rendered."""
 
     steps: tuple[Transform, ...] = ()
-    seed: int = 0
 
     @property
     def names(self) -> list[str]:
         return [t.name for t in self.steps]
 
-    def matrix(self, step):
-        """(3, 3) output-to-input map of the whole sequence at this step."""
+    def matrices(self, keys, step):
+        """(N, 3, 3) output-to-input maps of the whole sequence, one per image key, at this step."""
         import tensorflow as tf
 
-        u = tf.random.stateless_uniform([sum(t.draws for t in self.steps)], seed=tf.stack([
-            tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)]))
-        m, used = tf.eye(3), 0
-        for t in self.steps:  # out = F_n(...F_1(in)): in = M_1 @ ... @ M_n @ out, M_i = F_i^-1
-            m = m @ t.matrix(u[used:used + t.draws])
-            used += t.draws
-        return m
+        draws = sum(t.draws for t in self.steps)
+        step = tf.cast(step, tf.int64)
 
-    def __call__(self, images, step):
+        def one(key):  # one image at a time (see the note above `_product`)
+            u = tf.random.stateless_uniform([1, draws], seed=tf.stack([key, step]))
+            m, used = None, 0
+            for t in self.steps:  # out = F_n(...F_1(in)): in = M_1 @ ... @ M_n @ out, M_i = F_i^-1
+                mi = t.matrix(u[:, used:used + t.draws])
+                m = mi if m is None else _product(m, mi)
+                used += t.draws
+            return m[0]
+
+        return tf.map_fn(one, tf.cast(keys, tf.int64), fn_output_signature=tf.float32)
+
+    def __call__(self, images, keys, step):
         if not self.steps:
             return images
-        return resample(images, self.matrix(step))
+        return resample(images, self.matrices(keys, step))
+
+
+# An image's transform is computed per image or elementwise, never with kernels whose rounding
+# depends on the batch size (vectorized sin/cos, batched matmul): Adam's first, sign-like steps
+# turn a rounding difference into a visible one, and a class's images must not depend on the batch.
+
+def _product(a, b):
+    """(N, 3, 3) @ (N, 3, 3), elementwise."""
+    import tensorflow as tf
+
+    return tf.reduce_sum(a[:, :, :, None] * b[:, None, :, :], axis=2)
 
 
 def _reflect(i, n: int):
@@ -105,32 +133,34 @@ def _reflect(i, n: int):
     return tf.where(i > n - 1, period - i, i)
 
 
-def resample(images, matrix):
-    """Bilinear resampling of (N, H, W, C) images through a 3x3 output-to-input map (centred
-    coordinates), the same for every image: one sparse (HW x HW, 4 weights a row) matrix product,
-    whose gradient reaches the input image (TensorFlow's ImageProjectiveTransform has none for
-    its image) and costs less than gathering pixels."""
+def resample(images, matrices):
+    """Bilinear resampling of (N, H, W, C) images, each through its own 3x3 output-to-input map
+    (centred coordinates): one sparse (NHW x NHW, 4 weights a row) matrix product, whose gradient
+    reaches the input images (TensorFlow's ImageProjectiveTransform has none for its image) and
+    costs less than gathering pixels."""
     import tensorflow as tf
 
     _, h, w, c = images.shape
+    n = tf.shape(images, out_type=tf.int64)[0]
     ys, xs = tf.meshgrid(tf.range(h, dtype=tf.float32) - (h - 1) / 2, tf.range(w, dtype=tf.float32) - (w - 1) / 2,
                          indexing="ij")
-    src = matrix @ tf.stack([tf.reshape(xs, [-1]), tf.reshape(ys, [-1]), tf.ones([h * w])])
-    x, y = src[0] + (w - 1) / 2, src[1] + (h - 1) / 2
+    xs, ys, m = tf.reshape(xs, [1, -1]), tf.reshape(ys, [1, -1]), matrices[:, :2, :, None]  # affine: no 3rd row
+    x = m[:, 0, 0] * xs + m[:, 0, 1] * ys + m[:, 0, 2] + (w - 1) / 2  # (N, HW) input coordinates
+    y = m[:, 1, 0] * xs + m[:, 1, 1] * ys + m[:, 1, 2] + (h - 1) / 2
     x0, y0 = tf.floor(x), tf.floor(y)
     fx, fy = x - x0, y - y0
     x0, y0 = tf.cast(x0, tf.int64), tf.cast(y0, tf.int64)
+    offset = tf.range(n)[:, None] * (h * w)  # image i's pixels are rows i*HW ... (i+1)*HW - 1
     columns, weights = [], []
     for dy, wy in ((0, 1.0 - fy), (1, fy)):
         for dx, wx in ((0, 1.0 - fx), (1, fx)):
-            columns.append(_reflect(y0 + dy, h) * w + _reflect(x0 + dx, w))
+            columns.append(offset + _reflect(y0 + dy, h) * w + _reflect(x0 + dx, w))
             weights.append(wy * wx)
-    rows = tf.repeat(tf.range(h * w, dtype=tf.int64), 4)
-    indices = tf.stack([rows, tf.reshape(tf.stack(columns, 1), [-1])], 1)
-    sampler = tf.sparse.SparseTensor(indices, tf.reshape(tf.stack(weights, 1), [-1]), [h * w, h * w])
-    flat = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [h * w, -1])  # pixels x (image, channel)
-    out = tf.sparse.sparse_dense_matmul(sampler, flat)
-    return tf.transpose(tf.reshape(out, [h, w, -1, c]), [2, 0, 1, 3])
+    rows = tf.repeat(tf.range(n * h * w), 4)
+    indices = tf.stack([rows, tf.reshape(tf.stack(columns, -1), [-1])], 1)
+    sampler = tf.sparse.SparseTensor(indices, tf.reshape(tf.stack(weights, -1), [-1]), tf.stack([n * h * w] * 2))
+    out = tf.sparse.sparse_dense_matmul(sampler, tf.reshape(images, [-1, c]))
+    return tf.reshape(out, [-1, h, w, c])
 
 
 def preset(name: str, side: int) -> dict:
@@ -143,7 +173,7 @@ def preset(name: str, side: int) -> dict:
     raise ValueError(f"unknown transforms preset {name!r}; expected one of {PRESETS}")
 
 
-def build(settings: dict, seed: int) -> Transforms:
+def build(settings: dict) -> Transforms:
     """{jitter: px, scale: (low, high), rotate: degrees} (any subset) -> jitter, scale, rotate in that order."""
     steps = []
     if settings.get("jitter"):
@@ -152,4 +182,4 @@ def build(settings: dict, seed: int) -> Transforms:
         steps.append(scale(*map(float, settings["scale"])))
     if settings.get("rotate"):
         steps.append(rotate(float(settings["rotate"])))
-    return Transforms(tuple(steps), seed)
+    return Transforms(tuple(steps))
