@@ -41,9 +41,9 @@ def start_parameters(recipe: Recipe, seed: int, class_index: int, restart: int) 
     return recipe.param.init(np.random.default_rng([seed, class_index, restart]))
 
 
-def image_key(seed: int, class_index: int, restart: int) -> int:
-    """The key of one image's random transforms (an int64 from (seed, class, restart) alone)."""
-    return int(np.random.SeedSequence([seed, class_index, restart, 1]).generate_state(1, np.uint64)[0] >> 1)
+def view_matrices(recipe: Recipe, seed: int, class_index: int, restart: int, steps: int) -> np.ndarray:
+    """(steps, 3, 3): the random transform of one image at every step."""
+    return recipe.transforms.sample(np.random.default_rng([seed, class_index, restart, 1]), steps)
 
 
 def _step_function(model: LoadedModel, recipe: Recipe, learning_rate: float, stop_probability: float | None):
@@ -53,25 +53,26 @@ def _step_function(model: LoadedModel, recipe: Recipe, learning_rate: float, sto
     render, transform, penalty, project = recipe.param.render, recipe.transforms, recipe.penalties, recipe.param.project
     stop = stop_probability or 2.0  # 2.0: a probability never reaches it, so never stop early
 
-    def objective(params, targets, keys, step):
+    def objective(params, targets, views):
         pixels = render(params)
-        _, logits = model.forward(transform(pixels, keys, step))
+        _, logits = model.forward(transform(pixels, views))
         picked = tf.one_hot(targets, tf.shape(logits)[1], dtype=logits.dtype)
         target = tf.reduce_sum(logits * picked, axis=1)
         probability = tf.reduce_sum(tf.nn.softmax(logits) * picked, axis=1)
         return target - penalty(pixels), target, probability
 
     @tf.function(reduce_retracing=True)
-    def run(params, m, v, targets, keys, active, taken, t0, n):
+    def run(params, m, v, targets, views, active, taken, t0, n):
         """n Adam steps on the active images; an image that reaches the stop probability is frozen
-        (the probability comes from the forward pass the gradient needs anyway)."""
+        (the probability comes from the forward pass the gradient needs anyway). views: (N, n, 3, 3)
+        transform matrices of each image at each of the n steps."""
         trace = tf.zeros_like(targets, dtype=tf.float32)
         for i in tf.range(n):
             t = tf.cast(t0 + i + 1, tf.float32)
             # only the parameters are differentiated: not recording the weights saves the tape work
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(params)
-                score, target, probability = objective(params, targets, keys, t0 + i)
+                score, target, probability = objective(params, targets, views[:, i])
                 total = tf.reduce_sum(score)
             grad = tape.gradient(total, params)
             trace = target
@@ -108,7 +109,7 @@ def visualize_classes(model: LoadedModel, cfg: VisualizeConfig, progress: bool =
     jobs = [(c, r) for c in range(len(class_indices)) for r in range(R)]
     start = np.stack([start_parameters(recipe, cfg.seed, int(class_indices[c]), r) for c, r in jobs])
     targets = np.array([class_indices[c] for c, _ in jobs], dtype=np.int32)
-    keys = np.array([image_key(cfg.seed, int(class_indices[c]), r) for c, r in jobs], dtype=np.int64)
+    views = np.stack([view_matrices(recipe, cfg.seed, int(class_indices[c]), r, cfg.steps) for c, r in jobs])
     size = chunk_size(model, cfg.memory_budget_mb, len(jobs))
     run = _step_function(model, recipe, cfg.learning_rate, cfg.stop_probability)
     render = tf.function(recipe.param.render, reduce_retracing=True)
@@ -130,7 +131,8 @@ def visualize_classes(model: LoadedModel, cfg: VisualizeConfig, progress: bool =
             trace[chunk, k] = trace[chunk, k - 1]  # a stopped image keeps its last value
             if len(idx):
                 params, m, v, last, active, took = run(
-                    params, m, v, tf.constant(targets[idx]), tf.constant(keys[idx]), tf.ones(len(idx), tf.bool),
+                    params, m, v, tf.constant(targets[idx]), tf.constant(views[idx, done:done + n]),
+                    tf.ones(len(idx), tf.bool),
                     tf.zeros(len(idx), tf.int32), tf.constant(done), tf.constant(n))
                 active = active.numpy()
                 taken[idx] += took.numpy()

@@ -61,8 +61,8 @@ def _ramp(h=16, w=20, c=3):
 
 def test_jitter_shifts_by_whole_pixels_and_reflects_at_the_edges():
     img = _ramp()
-    shift = tr.jitter(3).matrix(tf.constant([[6 / 7 + 1e-3, 0.0]]))  # x: +3 px, y: -3 px
-    out = tr.resample(tf.constant(img), shift).numpy()
+    shift = tr.jitter(3).matrix(np.array([[6 / 7 + 1e-3, 0.0]]))  # x: +3 px, y: -3 px
+    out = tr.resample(tf.constant(img), tf.constant(shift, tf.float32)).numpy()
     assert np.array_equal(out[0, :-3, 3:], img[0, 3:, :-3])          # moved right and up, exactly
     assert np.array_equal(out[0, :-3, 2], img[0, 3:, 1])             # left edge: reflected, not wrapped
 
@@ -70,15 +70,16 @@ def test_jitter_shifts_by_whole_pixels_and_reflects_at_the_edges():
 def test_identity_and_a_quarter_turn_are_exact():
     img = _ramp(12, 12)
     assert np.allclose(tr.resample(tf.constant(img), tf.eye(3)[None]).numpy(), img, atol=1e-6)
-    quarter = tr.rotate(90.0).matrix(tf.constant([[1.0]]))  # +90 degrees
-    out = tr.resample(tf.constant(img), quarter).numpy()[0]
+    quarter = tr.rotate(90.0).matrix(np.array([[1.0]]))  # +90 degrees
+    out = tr.resample(tf.constant(img), tf.constant(quarter, tf.float32)).numpy()[0]
     assert any(np.allclose(out, np.rot90(img[0], k), atol=1e-5) for k in (1, 3))
 
 
 def test_scale_zooms_about_the_centre():
     img = np.zeros((1, 21, 21, 1), np.float32)
     img[0, 8:13, 8:13] = 1.0  # a 5 px square in the middle
-    zoomed = tr.resample(tf.constant(img), tr.scale(2.0, 2.0).matrix(tf.constant([[0.5]]))).numpy()[0, ..., 0]
+    zoom = tf.constant(tr.scale(2.0, 2.0).matrix(np.array([[0.5]])), tf.float32)
+    zoomed = tr.resample(tf.constant(img), zoom).numpy()[0, ..., 0]
     # input [7.5, 12.5] (where bilinear passes 0.5) lands on output (5, 15): a 9 x 9 square
     assert zoomed[10, 10] == 1.0 and (zoomed > 0.5).sum() == 81
 
@@ -86,31 +87,35 @@ def test_scale_zooms_about_the_centre():
 def test_each_image_gets_its_own_transform_through_one_resample():
     img = _ramp(12, 12)
     both = np.concatenate([img, img[:, ::-1]])
-    maps = tf.concat([tf.eye(3)[None], tr.rotate(90.0).matrix(tf.constant([[1.0]]))], 0)
+    maps = tf.constant(np.concatenate([np.eye(3)[None], tr.rotate(90.0).matrix(np.array([[1.0]]))]), tf.float32)
     out = tr.resample(tf.constant(both), maps).numpy()
     assert np.allclose(out[0], img[0], atol=1e-6)
     assert any(np.allclose(out[1], np.rot90(img[0, :, ::-1], k), atol=1e-5) for k in (1, 3))
 
 
-def test_transforms_are_deterministic_per_image_key_and_step_and_pass_gradients():
+def test_transforms_are_sampled_per_image_from_its_generator_and_pass_gradients():
     t = tr.build(tr.preset("standard", 64))
     assert t.names == ["jitter 3 px", "scale 0.9-1.1", "rotate 10 deg"]
-    keys = tf.constant([11, 12, 11], tf.int64)
-    same = [t.matrices(keys, tf.constant(5)).numpy() for _ in range(2)]
-    assert np.array_equal(*same)
-    assert np.array_equal(same[0][0], same[0][2])        # same key, same step: same transform
-    assert not np.allclose(same[0][0], same[0][1])       # other image key: other transform
-    assert not np.allclose(same[0], t.matrices(keys, tf.constant(6)).numpy())  # other step
+    a, b = (t.sample(np.random.default_rng([0, 5]), 20) for _ in range(2))
+    assert a.shape == (20, 3, 3) and a.dtype == np.float32 and np.array_equal(a, b)
+    assert not np.allclose(a, t.sample(np.random.default_rng([0, 6]), 20))  # another image
+    assert not np.allclose(a[0], a[1])                                     # another step
+    # each step's map is jitter, then zoom within [0.9, 1.1], then a rotation within 10 degrees
+    linear = a[:, :2, :2].astype(np.float64)
+    zoom = np.sqrt(np.abs(np.linalg.det(linear)))
+    assert np.all((1 / 1.1 - 1e-6 <= zoom) & (zoom <= 1 / 0.9 + 1e-6))
+    assert np.all(np.abs(np.degrees(np.arctan2(linear[:, 0, 1], linear[:, 0, 0]))) <= 10 + 1e-4)
+    assert np.array_equal(tr.build({}).sample(np.random.default_rng(0), 3), np.broadcast_to(np.eye(3), (3, 3, 3)))
     x = tf.constant(np.random.default_rng(0).random((3, 64, 64, 3)), tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = t(x, keys, tf.constant(5))
+        y = t(x, tf.constant(a[:3]))
         loss = tf.reduce_sum(y[:, 20:40, 20:40])
     grad = tape.gradient(loss, x).numpy()
     assert y.shape == x.shape
     # bilinear weights sum to 1 per output pixel: the gradient's total is the number of pixels summed
     assert grad.sum() == pytest.approx(3 * 20 * 20 * 3, rel=1e-4) and grad.min() >= 0
-    assert tr.build(tr.preset("none", 64))(x, keys, tf.constant(5)) is x
+    assert tr.build(tr.preset("none", 64))(x, tf.constant(a[:3])) is x
 
 
 def _disk(size):

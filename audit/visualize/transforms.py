@@ -4,14 +4,15 @@ An image that keeps its class only at one exact pixel alignment is a fragile, ad
 pattern; asking the class to survive random shifts, zooms and small rotations every step
 ("transformation robustness", lucid) leaves patterns the network recognizes from anywhere.
 
-Each transform is a function of uniform random numbers to 3x3 matrices that map output pixel
-coordinates (centred) to input coordinates; `Transforms` composes them in order into one matrix
-per image and resamples once (bilinear, edges reflected). The random numbers come from a
-stateless generator keyed by (image key, step), where the loop's image key depends only on
-(seed, class, restart): the same run gives the same images, a class's images never depend on
-which other classes run with it or how the batch is chunked, and the restarts of a class see
-different views (with one shared draw per batch, restarts from nearly flat starts converged to
-nearly the same image on the demo).
+Each transform maps uniform random numbers to 3x3 matrices that take output pixel coordinates
+(centred) to input coordinates. `Transforms.sample` draws one image's whole sequence on the host,
+from a generator the loop seeds with (seed, class, restart) alone, composed in order into one
+matrix per step; in the graph `Transforms.__call__` resamples each image once through its
+matrix (bilinear, edges reflected). So the same run gives the same images, a class's images never
+depend on which other classes run with it or how the batch is chunked (an image's matrices are
+computed alone, never in a batch whose size would change the rounding), and the restarts of a
+class see different views (with one shared draw per batch, restarts from nearly flat starts
+converged to nearly the same image on the demo).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 PRESETS = ("standard", "none")
 STANDARD_JITTER_SHARE = 0.05     # of the image side: 11 px at 224, 3 px at 64
@@ -29,25 +32,22 @@ STANDARD_ROTATE = 10.0           # degrees
 @dataclass(frozen=True)
 class Transform:
     name: str
-    draws: int         # uniform numbers in [0, 1) it needs per image and step
-    matrix: Callable   # tf: (N, draws) uniforms -> (N, 3, 3) output-to-input coordinate maps
+    draws: int         # uniform numbers in [0, 1) it needs per step
+    matrix: Callable   # numpy: (S, draws) uniforms -> (S, 3, 3) output-to-input coordinate maps
 
 
-def _affine(a, b, c, d, e, f):
-    """(N, 3, 3) matrices [[a, b, c], [d, e, f], [0, 0, 1]] from (N,) tensors."""
-    import tensorflow as tf
-
-    zero, one = tf.zeros_like(a), tf.ones_like(a)
-    return tf.reshape(tf.stack([a, b, c, d, e, f, zero, zero, one], axis=1), [-1, 3, 3])
+def _affine(a, b, c, d, e, f) -> np.ndarray:
+    """(S, 3, 3) matrices [[a, b, c], [d, e, f], [0, 0, 1]] from (S,) arrays."""
+    zero, one = np.zeros_like(a), np.ones_like(a)
+    return np.stack([a, b, c, d, e, f, zero, zero, one], axis=1).reshape(-1, 3, 3)
 
 
 def jitter(pixels: int) -> Transform:
     """Shift by a whole number of pixels in [-pixels, pixels] on each axis."""
-    import tensorflow as tf
 
     def matrix(u):
-        shift = tf.floor(u * (2 * pixels + 1)) - pixels
-        one, zero = tf.ones_like(u[:, 0]), tf.zeros_like(u[:, 0])
+        shift = np.floor(u * (2 * pixels + 1)) - pixels
+        one, zero = np.ones(len(u)), np.zeros(len(u))
         return _affine(one, zero, -shift[:, 0], zero, one, -shift[:, 1])
 
     return Transform(f"jitter {pixels} px", 2, matrix)
@@ -55,11 +55,10 @@ def jitter(pixels: int) -> Transform:
 
 def scale(low: float, high: float) -> Transform:
     """Zoom by a factor drawn uniformly from [low, high] about the image centre."""
-    import tensorflow as tf
 
     def matrix(u):
         inv = 1.0 / (low + (high - low) * u[:, 0])
-        zero = tf.zeros_like(inv)
+        zero = np.zeros_like(inv)
         return _affine(inv, zero, zero, zero, inv, zero)
 
     return Transform(f"scale {low:g}-{high:g}", 1, matrix)
@@ -67,11 +66,10 @@ def scale(low: float, high: float) -> Transform:
 
 def rotate(degrees: float) -> Transform:
     """Rotate by an angle drawn uniformly from [-degrees, degrees] about the image centre."""
-    import tensorflow as tf
 
     def matrix(u):
         angle = (2.0 * u[:, 0] - 1.0) * (degrees * math.pi / 180.0)
-        c, s, zero = tf.cos(angle), tf.sin(angle), tf.zeros_like(angle)
+        c, s, zero = np.cos(angle), np.sin(angle), np.zeros_like(angle)
         return _affine(c, s, zero, -s, c, zero)  # the inverse rotation maps output to input
 
     return Transform(f"rotate {degrees:g} deg", 1, matrix)
@@ -87,39 +85,21 @@ class Transforms:
     def names(self) -> list[str]:
         return [t.name for t in self.steps]
 
-    def matrices(self, keys, step):
-        """(N, 3, 3) output-to-input maps of the whole sequence, one per image key, at this step."""
-        import tensorflow as tf
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """(count, 3, 3) float32: one image's output-to-input maps for `count` steps (identity if empty)."""
+        m = np.broadcast_to(np.eye(3), (count, 3, 3))
+        u = rng.random((count, sum(t.draws for t in self.steps)))
+        used = 0
+        for t in self.steps:  # out = F_n(...F_1(in)): in = M_1 @ ... @ M_n @ out, M_i = F_i^-1
+            m = m @ t.matrix(u[:, used:used + t.draws])
+            used += t.draws
+        return m.astype(np.float32)
 
-        draws = sum(t.draws for t in self.steps)
-        step = tf.cast(step, tf.int64)
-
-        def one(key):  # one image at a time (see the note above `_product`)
-            u = tf.random.stateless_uniform([1, draws], seed=tf.stack([key, step]))
-            m, used = None, 0
-            for t in self.steps:  # out = F_n(...F_1(in)): in = M_1 @ ... @ M_n @ out, M_i = F_i^-1
-                mi = t.matrix(u[:, used:used + t.draws])
-                m = mi if m is None else _product(m, mi)
-                used += t.draws
-            return m[0]
-
-        return tf.map_fn(one, tf.cast(keys, tf.int64), fn_output_signature=tf.float32)
-
-    def __call__(self, images, keys, step):
+    def __call__(self, images, matrices):
+        """(N, H, W, C) images, each seen through its (N, 3, 3) map."""
         if not self.steps:
             return images
-        return resample(images, self.matrices(keys, step))
-
-
-# An image's transform is computed per image or elementwise, never with kernels whose rounding
-# depends on the batch size (vectorized sin/cos, batched matmul): Adam's first, sign-like steps
-# turn a rounding difference into a visible one, and a class's images must not depend on the batch.
-
-def _product(a, b):
-    """(N, 3, 3) @ (N, 3, 3), elementwise."""
-    import tensorflow as tf
-
-    return tf.reduce_sum(a[:, :, :, None] * b[:, None, :, :], axis=2)
+        return resample(images, matrices)
 
 
 def _reflect(i, n: int):
