@@ -154,7 +154,7 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], names: list[str], path: Pa
     """One row per setting, one column per class, labelled."""
     from PIL import Image, ImageDraw
 
-    label_w, head = 150, 28
+    label_w, head = 130, 28
     sheet = Image.new("RGB", (label_w + size * len(names), head + size * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
     for j, n in enumerate(names):
@@ -233,7 +233,10 @@ def main(argv=None) -> int:
         report["settings"][setting] = row
         finals[setting] = made[f"step{args.steps}"][:, 0]
         write(report, args.out)
-    contact_sheet(list(finals.items()), names, args.sheet)
+    contact_sheet(list(finals.items()), names, args.sheet, size=64)
+    fixed = [names.index(n) for n in FIXED]
+    contact_sheet([(k, v[fixed]) for k, v in finals.items()], list(FIXED), args.sheet.with_name(
+        args.sheet.stem + "_fixed.png"), size=160)
     # timing last, settings interleaved over rounds (min per setting): the machine is shared, so
     # each setting sees the same mix of load
     demo = demo_model()
