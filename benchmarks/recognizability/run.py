@@ -164,7 +164,7 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], names: list[str], path: Pa
         for j, img in enumerate(imgs):
             tile = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((size, size))
             sheet.paste(tile, (label_w + j * size, head + i * size))
-    sheet.save(path)
+    sheet.save(path, optimize=True)
 
 
 def demo_model():
@@ -174,6 +174,21 @@ def demo_model():
     return load_model(ModelConfig(ROOT / "audit/demo/assets/models/demo_shortcut.keras",
                                   ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle"), None, (0.0, 1.0),
                                   None, False))
+
+
+def grid_sheet(images: np.ndarray, names: list[str], path: Path, cols: int = 10, size: int = 128) -> None:
+    """Every class's image, `cols` to a row, each with its name above it."""
+    from PIL import Image, ImageDraw
+
+    rows, head = -(-len(names) // cols), 14
+    sheet = Image.new("RGB", (cols * size, rows * (size + head)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (img, name) in enumerate(zip(images, names)):
+        x, y = (k % cols) * size, (k // cols) * (size + head)
+        draw.text((x + 2, y + 1), name[:22], fill="black")
+        tile = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((size, size))
+        sheet.paste(tile, (x, y + head))
+    sheet.save(path, optimize=True)
 
 
 def timing(model, cfg, steps: int = 32, images: int = 8) -> float:
@@ -233,7 +248,8 @@ def main(argv=None) -> int:
         report["settings"][setting] = row
         finals[setting] = made[f"step{args.steps}"][:, 0]
         write(report, args.out)
-    contact_sheet(list(finals.items()), names, args.sheet, size=64)
+    if "default" in finals:
+        grid_sheet(finals["default"], names, args.sheet)
     fixed = [names.index(n) for n in FIXED]
     contact_sheet([(k, v[fixed]) for k, v in finals.items()], list(FIXED), args.sheet.with_name(
         args.sheet.stem + "_fixed.png"), size=160)
