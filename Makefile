@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-memory bench-retrain check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-recognizability bench-memory bench-retrain check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -79,6 +79,11 @@ bench-retrain: $(STAMP)
 # wheel (~5 minutes; downloads ~300 MB into pip's cache once). The highest are what `make test` runs.
 check-deps: $(STAMP)
 	$(BIN)/python benchmarks/deps/check.py
+
+# Lite0 visualizes 50 ImageNet classes per setting, Lite2 judges them (about 10-15 min per setting
+# on 2 cores; images cached in benchmarks/.cache/recognizability per setting and code version).
+bench-recognizability: $(STAMP)
+	$(BIN)/python benchmarks/recognizability/run.py
 
 clean:
 	rm -rf reports/demo reports/demo_control reports/demo_imagenet .pytest_cache

@@ -53,16 +53,34 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class TransformSettings:
+    """Random transforms of the image every step (audit/visualize/transforms.py)."""
+
+    jitter: int = 0                         # shift, whole pixels in [-jitter, jitter]
+    scale: tuple[float, float] = (1.0, 1.0)  # zoom factor range
+    rotate: float = 0.0                     # degrees in [-rotate, rotate]
+
+
+PARAMETERIZATIONS = ("fourier", "pixels")
+TRANSFORM_PRESETS = ("standard", "none")
+DEFAULT_PARAMETERIZATION = "fourier"
+DEFAULT_TRANSFORMS = "standard"
+
+
+@dataclass(frozen=True)
 class VisualizeConfig:
     classes: tuple[str, ...] | None  # None = all
     restarts: int
     steps: int
     learning_rate: float
     seed: int
-    jitter: int            # opt-in regularization: random shifts (pixels) each step
-    total_variation: float  # opt-in regularization: smoothness penalty weight
+    jitter: int            # the transforms' jitter in pixels (0 = the preset's or none)
+    total_variation: float  # smoothness penalty weight (audit/visualize/penalties.py for its unit)
     memory_budget_mb: int
     stop_probability: float | None = None  # an image stops once its class probability reaches this
+    parameterization: str = DEFAULT_PARAMETERIZATION  # "fourier" | "pixels" (audit/visualize/param.py)
+    transforms: str | TransformSettings = DEFAULT_TRANSFORMS  # a preset name or explicit settings
+    raw_images: int = 1  # per class, from the seed's raw mode, shown beside the others (not evidence)
 
 
 @dataclass(frozen=True)
@@ -338,8 +356,37 @@ def _visualize(sec: _Section) -> VisualizeConfig:
         memory_budget_mb=sec.get("memory_budget_mb", int, 2048, check=_within(1, 2**20),
                                  fix="use megabytes from 1 to 1048576"),
         stop_probability=_stop_probability(sec),
+        parameterization=sec.get("parameterization", str, DEFAULT_PARAMETERIZATION,
+                                 check=lambda v: v in PARAMETERIZATIONS,
+                                 fix=f"use one of: {', '.join(PARAMETERIZATIONS)}"),
+        transforms=_transforms(sec),
+        raw_images=sec.get("raw_images", int, 1, check=lambda v: v >= 0, fix="use a whole number >= 0 (0 = none)"),
     )
     sec.finish()
+    return out
+
+
+def _transforms(sec: _Section) -> str | TransformSettings:
+    """A preset name, or {jitter, scale, rotate}; the older `jitter` key may go with a preset only."""
+    fix = f"use one of: {', '.join(TRANSFORM_PRESETS)}, or a mapping {{jitter: 8, scale: [0.9, 1.1], rotate: 10}}"
+    value = sec.get("transforms", (str, dict), DEFAULT_TRANSFORMS, fix=fix)
+    if isinstance(value, str):
+        if value not in TRANSFORM_PRESETS:
+            sec.fail(sec.key("transforms"), f"invalid value {value!r}", fix)
+        return value
+    if sec.data.get("jitter") is not None:
+        sec.fail(sec.key("jitter"), "is given next to a `transforms` mapping", "move it into `transforms: {jitter: ...}`")
+    t = sec.section("transforms")
+    scale = t.get("scale", list, [1.0, 1.0], fix="write it as [low, high], e.g. [0.9, 1.1]")
+    if len(scale) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                  for v in scale) or not 0 < scale[0] <= scale[1]:
+        t.fail(t.key("scale"), f"invalid range {scale!r}", "write it as [low, high] with 0 < low <= high")
+    out = TransformSettings(
+        jitter=t.get("jitter", int, 0, check=lambda v: v >= 0, fix="use a whole number of pixels >= 0"),
+        scale=(float(scale[0]), float(scale[1])),
+        rotate=float(t.get("rotate", (int, float), 0.0, check=lambda v: 0 <= v <= 180,
+                           fix="use degrees from 0 to 180")))
+    t.finish()
     return out
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import platform
 import subprocess
@@ -25,11 +26,12 @@ from audit.folder_checks import check_folders
 from audit.images import load_folder, save_png
 from audit.execution.shards import preflight, visualize
 from audit.model import LoadedModel, file_sha256, forward_batch_size, load_model
-from audit.optimize import Visualizations
+from audit.optimize import Visualizations, visualize_classes
 from audit.outputs import check_replaceable, staged_folder
 from audit.probes import load_probes, probe_accuracy
 from audit.report import render_all
 from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
+from audit.visualize.recipe import from_config, raw as raw_recipe
 
 CONCEPT_THUMBNAILS = 6
 
@@ -78,13 +80,17 @@ def execution_record(cfg: Config) -> dict:
                                       "retries": e.retries} if e.backend == "ray" else {})}
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    return p / p.sum(-1, keepdims=True)
+
+
 def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list[ConceptSet],
-                  negatives: np.ndarray) -> tuple[list[dict], dict[str, list[str]]]:
+                  negatives: np.ndarray, raw: Visualizations | None) -> tuple[list[dict], dict[str, list[str]]]:
     (out / "images" / "classes").mkdir(parents=True)
     (out / "images" / "concepts").mkdir(parents=True)
     classes = []
-    probs = np.exp(vis.logits - vis.logits.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
+    probs = _softmax(vis.logits)
     for c, idx in enumerate(vis.class_indices):
         name = model.classes[idx]
         paths = []
@@ -99,6 +105,13 @@ def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list
             "logit_trace": [float(v) for v in vis.target_logit_trace[c].mean(0)],
             "steps_taken": [int(v) for v in vis.steps_taken[c]],
         })
+        if raw is not None:
+            classes[-1]["raw_images"] = []
+            for r in range(raw.images.shape[1]):
+                rel = f"images/classes/{idx:04d}_raw{r}.png"
+                save_png(out / rel, raw.images[c, r])
+                classes[-1]["raw_images"].append(rel)
+            classes[-1]["raw_target_probability"] = float(_softmax(raw.logits[c])[:, idx].mean())
     examples = {}
     for concept in [*bank, ConceptSet("_negatives", negatives, ())]:
         examples[concept.name] = []
@@ -207,8 +220,14 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
         with timer.stage("probes"):
             clean = log_probs(model, probes.images, batch)
             probe_report = probe_accuracy(clean.argmax(1), probes, model.classes)
+    recipe = from_config(cfg.visualize, model.input_shape)
     with timer.stage("visualize"):
         vis = visualize(model, cfg.model, cfg.concepts.layer, cfg.visualize, cfg.execution, progress, log)
+    raw = None
+    if cfg.visualize.raw_images and not recipe.is_raw:
+        with timer.stage("visualize raw"):  # the seed's unregularized mode, for the report only
+            raw = visualize_classes(model, dataclasses.replace(cfg.visualize, restarts=cfg.visualize.raw_images),
+                                    progress=progress, recipe=raw_recipe(model.input_shape))
     with timer.stage("score concepts"):
         scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed,
                                 batch_size=batch)
@@ -228,7 +247,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             with timer.stage("layer gallery"):
                 gallery = layer_gallery(model, cfg.layer_gallery, staging)
         with timer.stage("write images"):
-            classes, examples = _write_images(staging, model, vis, bank, negatives)
+            classes, examples = _write_images(staging, model, vis, bank, negatives, raw)
         result = {
             "schema_version": SCHEMA_VERSION,
             "title": cfg.report.title,
@@ -252,6 +271,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                 "learning_rate": cfg.visualize.learning_rate, "seed": cfg.visualize.seed,
                 "regularization": {"jitter": cfg.visualize.jitter,
                                    "total_variation": cfg.visualize.total_variation},
+                **recipe.describe(),
+                "raw_images": 0 if raw is None else cfg.visualize.raw_images,
                 "classes": classes,
             },
             "concepts": {

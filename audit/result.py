@@ -38,6 +38,9 @@ MEANINGS = {
                   "or allowed.",
     "target_probability": "Mean softmax probability of the class on its own visualizations "
                           "(how well the optimization converged).",
+    "raw_images": "The seed's raw mode (pixels climbed directly, no transforms, no penalty), shown for "
+                  "comparison only: on small networks it shows the cues most plainly, on large ones it "
+                  "finds high-frequency patterns only the model reads. Evidence uses the other images.",
 }
 
 

@@ -45,6 +45,15 @@ def _mutated(tmp_path, demo_model_path, mutate) -> Path:
     (lambda d: d["concepts"]["bank"]["arm"].update(cutouts=str(ROOT / "audit/demo/assets/concepts/arm_cutouts")),
      "concepts.probes", "in-distribution images"),
     (lambda d: d["gate"].update(causal={"fail": {"min_flip": 2}}), "gate.causal.fail.min_flip", "[0, 1]"),
+    (lambda d: d["visualize"].update(parameterization="fft"), "visualize.parameterization", "fourier, pixels"),
+    (lambda d: d["visualize"].update(transforms="lucid"), "visualize.transforms", "standard, none"),
+    (lambda d: d["visualize"].update(transforms={"jitter": 4, "rotat": 5}), "visualize.transforms.rotat",
+     "did you mean `rotate`"),
+    (lambda d: d["visualize"].update(transforms={"scale": [1.1, 0.9]}), "visualize.transforms.scale", "low <= high"),
+    (lambda d: d["visualize"].update(transforms={"rotate": 400}), "visualize.transforms.rotate", "0 to 180"),
+    (lambda d: d["visualize"].update(jitter=2, transforms={"rotate": 5}), "visualize.jitter",
+     "move it into `transforms"),
+    (lambda d: d["visualize"].update(raw_images=-1), "visualize.raw_images", ">= 0"),
 ])
 def test_bad_config_names_the_key_and_the_fix(tmp_path, demo_model_path, mutate, key, words):
     path = _mutated(tmp_path, demo_model_path, lambda d: (d.setdefault("gate", {}), mutate(d)))
@@ -53,6 +62,21 @@ def test_bad_config_names_the_key_and_the_fix(tmp_path, demo_model_path, mutate,
     message = str(err.value)
     assert message.startswith(f"{path}: {key}:"), message
     assert words in message and "\n" not in message
+
+
+def test_visualize_defaults_and_the_older_keys_stay_valid(tmp_path, demo_model_path):
+    from audit.config import DEFAULT_PARAMETERIZATION, DEFAULT_TRANSFORMS, TransformSettings
+
+    cfg = load_config(_mutated(tmp_path, demo_model_path, lambda d: None))
+    assert (cfg.visualize.parameterization, cfg.visualize.transforms) == (DEFAULT_PARAMETERIZATION, DEFAULT_TRANSFORMS)
+    # a config written before parameterizations existed: jitter + total_variation, nothing else
+    old = load_config(_mutated(tmp_path, demo_model_path,
+                               lambda d: d["visualize"].update(jitter=2, total_variation=1.0)))
+    assert (old.visualize.jitter, old.visualize.total_variation) == (2, 1.0)
+    raw = load_config(_mutated(tmp_path, demo_model_path, lambda d: d["visualize"].update(
+        parameterization="pixels", transforms={"jitter": 3, "scale": [0.9, 1.1], "rotate": 5})))
+    assert raw.visualize.parameterization == "pixels"
+    assert raw.visualize.transforms == TransformSettings(3, (0.9, 1.1), 5.0)
 
 
 def test_paths_are_relative_to_the_config_file(tmp_path):

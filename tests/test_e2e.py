@@ -49,8 +49,14 @@ def test_every_output_exists_and_parses(shortcut_run):
     html = (out / "index.html").read_text()
     assert "dumbbell" in html and "data:image/png;base64," in html
     assert "http://" not in html and "https://" not in html  # self-contained, works offline
-    for cls in result["visualization"]["classes"]:
+    vis = result["visualization"]
+    assert vis["parameterization"] == "fourier" and vis["transforms"] == ["jitter 3 px", "scale 0.9-1.1", "rotate 10 deg"]
+    assert vis["raw_images"] == 1  # the seed's raw mode, one image per class beside the readable ones
+    for cls in vis["classes"]:
         assert len(cls["images"]) == 8 and all((out / p).is_file() for p in cls["images"])
+        assert len(cls["raw_images"]) == 1 and (out / cls["raw_images"][0]).is_file()
+        assert 0 <= cls["raw_target_probability"] <= 1
+    assert html.count('class="raw"') == 6 and "raw mode" in html
     prov = result["provenance"]
     for key in ("tool_version", "python", "tensorflow", "keras", "config_sha256", "seed", "started_at"):
         assert prov[key] is not None
@@ -105,3 +111,15 @@ def test_report_out_defaults_and_cli_override(tmp_path):
     proc = run_cli("run", cfg, "--out", tmp_path / "override", "--quiet")
     assert proc.returncode in (0, 1), proc.stderr
     assert (tmp_path / "override" / "audit.json").exists() and not (tmp_path / "configured").exists()
+
+
+def test_the_seeds_raw_mode_is_one_config_away_and_adds_no_extra_images(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", ASSETS / "models" / "demo_shortcut.keras", tmp_path / "out", steps=8,
+                       restarts=1, visualize={"parameterization": "pixels", "transforms": "none"})
+    proc = run_cli("run", cfg, "--quiet", "--no-history")
+    assert proc.returncode in (0, 1), proc.stderr
+    result = json.loads((tmp_path / "out" / "audit.json").read_text())
+    vis = result["visualization"]
+    assert (vis["parameterization"], vis["transforms"], vis["raw_images"]) == ("pixels", [], 0)
+    assert all("raw_images" not in cls for cls in vis["classes"])
+    assert "no natural-image regularization" in (tmp_path / "out" / "index.html").read_text()

@@ -54,7 +54,7 @@ def render(result: dict, folder: Path) -> str:
     per_class = gallery_thumbnails_per_class(len(classes), result["visualization"]["restarts"])
     large = len(classes) > 100
     thumbs = {rel: _thumb(folder, rel, 40 if large else 128, jpeg=large) for cls in result["visualization"]["classes"]
-              for rel in cls["images"][:per_class]}
+              for rel in cls["images"][:per_class] + cls.get("raw_images", [])[:1 if not large else 0]}
     for finding in result["findings"][:FINDING_IMAGES]:  # the first findings show their class's images
         for cls in result["visualization"]["classes"]:
             if cls["name"] == finding["class_name"]:

@@ -45,7 +45,10 @@ LEARNING_RATE = {"plain": 3e-3, "bn255": 3e-3, "residual": 1e-3}  # residual: 3e
 RELIES = 0.5  # a model relies on a cue for a class when pasting it flips >= half of the other images
 # the opt-in regularization the engine offers, run as a second variant
 # "observational": no probes/cutouts, so the gate rests on visualizations + cue images alone
-VARIANTS = {"default": {}, "regularized": {"jitter": 2, "total_variation": 1.0}, "observational": {}}
+# ("regularized" = raw pixels + jitter 2 + total variation 1.0 in the units of its time, which were
+# 32 times smaller at 32 px than today's resolution-independent ones: 1 / 32)
+VARIANTS = {"default": {}, "regularized": {"parameterization": "pixels", "transforms": {"jitter": 2},
+                                           "total_variation": 0.03125}, "observational": {}}
 INPUT_RANGE = {"plain": (0.0, 1.0), "bn255": (0.0, 255.0), "residual": (-1.0, 1.0)}
 
 
