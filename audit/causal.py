@@ -31,6 +31,7 @@ from audit.model import MAX_FORWARD_BATCH, LoadedModel
 
 PASTES_PER_PROBE = 2  # each probe gets this many (concept, control) paste pairs
 SHIFT_CAP = 1.0       # one probe moves the shift by at most this many logit spreads
+SHOWN = 3             # pastes kept per check to show a reviewer (the ones that moved the class most)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class CausalScores:
     p: np.ndarray             # one-sided paired t-test on the per-probe shift
     pairs: int
     logit_spread: float       # median over probes of the SD of the non-top class log-probabilities
+    examples: np.ndarray | None = None  # (C, K, SHOWN) paste indices a reviewer is shown (-1: none)
 
 
 def paste(images: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -66,6 +68,23 @@ def _log_probs(model: LoadedModel, count: int, make_batch, batch_size: int) -> n
         logits = model.predict(tf.constant(make_batch(np.arange(i, min(i + batch_size, count))), tf.float32))[1]
         out.append(tf.nn.log_softmax(tf.cast(logits, tf.float64)).numpy())
     return np.concatenate(out)
+
+
+def footprint(alpha: np.ndarray) -> np.ndarray:
+    """(n, H, W, 1) alpha masks -> blobs at the same place with the same total opacity but not the
+    concept's shape: each mask blurred over about a third of its own size, rescaled to its mass.
+    A control filled into the concept's exact mask reproduces a concept defined by its shape
+    (a grid, thin text strokes); this one does not."""
+    from scipy.ndimage import gaussian_filter
+
+    out = np.empty_like(alpha)
+    for i, a in enumerate(alpha[..., 0]):
+        mass = float(a.sum())
+        sigma = max(1.0, np.sqrt(max(float((a > 0.5).sum()), 1.0)) / 3)
+        blob = gaussian_filter(a, sigma, mode="constant")
+        blob *= mass / max(float(blob.sum()), 1e-12)
+        out[i, ..., 0] = np.clip(blob, 0.0, 1.0)
+    return out
 
 
 def logit_spread(lp: np.ndarray) -> float:
@@ -96,10 +115,12 @@ def class_shifts(rise: np.ndarray, top: np.ndarray, spread: float) -> np.ndarray
 
 def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: np.ndarray,
                   negatives: np.ndarray, class_indices: np.ndarray, seed: int,
-                  clean: np.ndarray | None = None, batch_size: int = MAX_FORWARD_BATCH) -> CausalScores:
+                  clean: np.ndarray | None = None, control: str = "mask",
+                  batch_size: int = MAX_FORWARD_BATCH) -> CausalScores:
     """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None.
-    `clean`: the probes' own log-probabilities, when already computed. `batch_size`: images
-    per forward call (from the memory budget: model.forward_batch_size)."""
+    `clean`: the probes' own log-probabilities, when already computed. `control`: "mask" fills the
+    cutout's own alpha with a negative image, "footprint" a blob of the same place and opacity.
+    `batch_size`: images per forward call (from the memory budget: model.forward_batch_size)."""
     C, K = len(class_indices), len(cutouts)
     shape = (C, K)
     names = ("flip", "flip_control", "effect", "logp_rise", "shift", "p")
@@ -111,16 +132,13 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
     top = clean.argmax(1)[probe_idx]
     # a paste of a probe already seen as the class cannot flip to it: per class, the pastes that count
     eligible = top[None, :] != np.asarray(class_indices)[:, None]
+    shown = np.full((C, K, SHOWN), -1, int)
     for k, cut in enumerate(cutouts):
         if cut is None:
             continue
-        rng = np.random.default_rng([seed, 11, k])
-        cut_idx = rng.integers(0, len(cut), n)
-        fill_idx = rng.integers(0, len(negatives), n)
-        with_concept = _log_probs(model, n, lambda b: paste(probes[probe_idx[b]], cut[cut_idx[b], ..., :-1],
-                                                            cut[cut_idx[b], ..., -1:]), batch_size)
-        with_control = _log_probs(model, n, lambda b: paste(probes[probe_idx[b]], negatives[fill_idx[b]],
-                                                            cut[cut_idx[b], ..., -1:]), batch_size)
+        concept_imgs, control_imgs, _ = pastes(cut, probes, negatives, seed, k, control)
+        with_concept = log_probs(model, concept_imgs, batch_size)
+        with_control = log_probs(model, control_imgs, batch_size)
         rise = with_concept - with_control
         shifts = class_shifts(rise, top, spread)
         for c, cls in enumerate(class_indices):
@@ -135,5 +153,28 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
             kept = keep.reshape(len(probes), PASTES_PER_PROBE)[:, 0]
             out["shift"][c, k] = float(per_probe[kept].mean())
             out["p"][c, k] = stats.paired_p(per_probe[kept])
+            # shown to a reviewer: pastes that flipped to the class (and whose control did not) first,
+            # then by how much the concept paste raised the class over the control paste
+            flipped = (with_concept.argmax(1) == cls) & (with_control.argmax(1) != cls)
+            order = np.lexsort((-rise[:, cls], ~flipped))
+            best = [i for i in order if keep[i]][:SHOWN]
+            shown[c, k, :len(best)] = best
         out["effect"][:, k] = out["flip"][:, k] - out["flip_control"][:, k]
-    return CausalScores(pairs=n, logit_spread=spread, **out)
+    return CausalScores(pairs=n, logit_spread=spread, examples=shown, **out)
+
+
+def pastes(cut: np.ndarray, probes: np.ndarray, negatives: np.ndarray, seed: int, k: int, control: str = "mask",
+           which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The concept pastes and control pastes of concept k (all of them, or the indices `which`),
+    and the probe each paste was made on: the same draws for the same seed, every time."""
+    n = len(probes) * PASTES_PER_PROBE
+    rng = np.random.default_rng([seed, 11, k])
+    cut_idx = rng.integers(0, len(cut), n)
+    fill_idx = rng.integers(0, len(negatives), n)
+    probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
+    if which is not None:
+        cut_idx, fill_idx, probe_idx = cut_idx[which], fill_idx[which], probe_idx[which]
+    rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
+    control_alpha = alpha if control == "mask" else footprint(cut[..., -1:])[cut_idx]
+    return (paste(probes[probe_idx], rgb, alpha), paste(probes[probe_idx], negatives[fill_idx], control_alpha),
+            probe_idx)

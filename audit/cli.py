@@ -221,6 +221,18 @@ def _history_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-history", action="store_true", help="ignore --history (the default: no history)")
 
 
+def _cmd_init(args) -> int:
+    _quiet_tensorflow()
+    from audit.init_config import write_starter
+
+    found = write_starter(args.model, args.out, args.probes)
+    rng = f"input range read from `{found['range_from']}`" if found["range_from"] else \
+        "input range NOT found in the model: check `input_range`"
+    print(f"wrote {args.out}: {found['outputs']} classes (from {found['classes_from']}), {rng}")
+    print(f"next: audit validate {args.out} && audit run {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audit", description="Find spurious concepts in Keras image classifiers.")
     parser.add_argument("--version", action="version", version=f"audit {__version__}")
@@ -273,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("candidate", type=Path, help="audit.json of the new model")
     diff.add_argument("--out", type=Path, help="write diff.md and diff.html here (default: Markdown to stdout)")
     diff.set_defaults(func=_cmd_diff)
+    init = sub.add_parser("init", help="write a starter config for a model")
+    init.add_argument("model", type=Path, help="a .keras or .h5 model file")
+    init.add_argument("--probes", type=Path, help="a folder of probe images (one sub-folder per class, or flat)")
+    init.add_argument("--out", type=Path, default=Path("audit.yaml"), help="config to write (default audit.yaml)")
+    init.set_defaults(func=_cmd_init)
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(func=_cmd_validate)

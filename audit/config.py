@@ -99,6 +99,7 @@ class ConceptsConfig:
     max_examples: int
     random_directions: int
     probes: Path | None = None  # in-distribution images the causal test pastes cutouts onto
+    auto_cutouts: bool = True   # concepts without cutouts get them from their examples (localize.py)
 
 
 @dataclass(frozen=True)
@@ -324,9 +325,7 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
         sec.fail(sec.key("input_range"), "both `input_range` and `preprocessing` are given", "keep one of them")
     if rng is None and pre is None and application is not None:
         pre = APPLICATIONS[application]  # the architecture's own preprocessing
-    if rng is None and pre is None:
-        sec.fail(sec.key("input_range"), "is missing",
-                 "say what pixel values the model expects: `input_range: [0, 1]` or `preprocessing: NAME`")
+    # neither given: read from the model's own Rescaling/Normalization layer when it is loaded (model.py)
     trust = sec.get("trust_code", bool, default=False)
     if path is not None:
         from audit.model_files import check_model_path
@@ -423,6 +422,7 @@ def _concepts(sec: _Section) -> ConceptsConfig:
         random_directions=sec.get("random_directions", int, 500, check=_within(20, MAX_RANDOM_DIRECTIONS),
                                   fix=f"use a whole number from 20 to {MAX_RANDOM_DIRECTIONS}"),
         probes=sec.path_value("probes", required=False, must="dir"),
+        auto_cutouts=sec.get("auto_cutouts", bool, default=True),
     )
     with_cutouts = [c.name for c in bank if c.cutouts is not None]
     if with_cutouts and out.probes is None:

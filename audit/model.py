@@ -44,6 +44,7 @@ class LoadedModel:
     keras_model: object | None          # the loaded Keras model (None for a bare SavedModel)
     activation_bytes_per_image: int     # rough forward+backward memory, for chunking
     to_model_space: Callable            # tf: pixels in [0, 1] -> the model's input values
+    input_range: tuple[float, float] | None = None  # as declared or read from the model (None: preprocessing)
     binary_head: bool = False           # one output unit z, audited as two classes with logits (-z/2, +z/2)
     # `forward` compiled into one graph, for stages that need no gradient (None: use `forward`)
     infer: Callable | None = field(default=None, repr=False)
@@ -318,11 +319,34 @@ def load_model(cfg: ModelConfig, layer: str = "auto") -> LoadedModel:
     check_model_path(path, cfg.trust_code)
     sha = file_sha256(path)
     if path.is_dir():
+        if cfg.input_range is None and cfg.preprocessing is None:
+            raise UserError("model.input_range: is missing, and a SavedModel hides the layers it could be read from; "
+                            "add `input_range: [0, 1]` (or whatever the model expects)")
         return _from_saved_model(cfg, layer, sha)
     if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise UserError(f"model.path: {path.name} has an unknown format; "
                         "give a .keras or .h5 file or a SavedModel folder")
-    return _from_keras(_load_keras(cfg), cfg, layer, path.name, path, sha)
+    keras_model = _load_keras(cfg)
+    return _from_keras(keras_model, _with_input_range(cfg, keras_model), layer, path.name, path, sha)
+
+
+def _with_input_range(cfg: ModelConfig, keras_model) -> ModelConfig:
+    """The pixel range: as declared (checked against the model's own Rescaling/Normalization
+    layer), or read from that layer when the config leaves it out."""
+    from dataclasses import replace
+
+    from audit.input_range import check_declared_range, range_from_layers
+
+    if cfg.input_range is not None:
+        check_declared_range(cfg.input_range, keras_model)
+        return cfg
+    if cfg.preprocessing is not None:
+        return cfg
+    found = range_from_layers(keras_model)
+    if found is None:
+        raise UserError("model.input_range: is missing and the model has no Rescaling or Normalization layer to "
+                        "read it from; say what pixel values it expects: `input_range: [0, 1]` or `[0, 255]`")
+    return replace(cfg, input_range=found[0])
 
 
 def _check_input(shape) -> tuple[int, int, int]:
@@ -355,7 +379,8 @@ def _from_keras(keras_model, cfg: ModelConfig, layer: str, name: str, path: Path
     return LoadedModel(name=name, path=path, sha256=sha, input_shape=input_shape, classes=classes,
                        logits_source=source, feature_layer=feature_layer, forward=forward, keras_model=keras_model,
                        activation_bytes_per_image=_activation_bytes(keras_model),
-                       to_model_space=pixel_transform(cfg), binary_head=binary, infer=_compiled(forward))
+                       to_model_space=pixel_transform(cfg), binary_head=binary, infer=_compiled(forward),
+                       input_range=cfg.input_range)
 
 
 def _from_saved_model(cfg: ModelConfig, layer: str, sha: str) -> LoadedModel:

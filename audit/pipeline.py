@@ -16,7 +16,7 @@ import numpy as np
 
 from audit import __version__
 from audit.baseline import baseline_section
-from audit.causal import causal_scores, log_probs
+from audit.causal import causal_scores, log_probs, paste, pastes
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
 from audit.dream_run import layer_gallery
@@ -25,6 +25,8 @@ from audit.findings import gate_checks
 from audit.folder_checks import check_folders
 from audit.images import load_folder, save_png
 from audit.execution.shards import preflight, visualize
+from audit.input_range import check_probe_predictions
+from audit.localize import auto_cutouts
 from audit.model import LoadedModel, file_sha256, forward_batch_size, load_model
 from audit.optimize import Visualizations, visualize_classes
 from audit.outputs import check_replaceable, staged_folder
@@ -156,6 +158,65 @@ def check_variety(negatives: np.ndarray, folder: Path) -> None:
                         f"pixel spread {spread:.4f}); give at least 10 varied, unrelated images")
 
 
+def _write_cutouts(out: Path, bank: list[ConceptSet], cutouts: list, source: list) -> dict[str, list[str]]:
+    """A few cutouts per concept as the causal test pastes them, over a grey checkerboard (so the
+    reviewer sees what was pasted and where it is transparent)."""
+    written = {}
+    for concept, cut, src in zip(bank, cutouts, source):
+        if cut is None:
+            continue
+        h, w = cut.shape[1:3]
+        checker = 0.45 + 0.1 * ((np.arange(h)[:, None] // 4 + np.arange(w)[None] // 4) % 2)[..., None]
+        written[concept.name] = []
+        for i in range(min(CONCEPT_THUMBNAILS, len(cut))):
+            rel = f"images/concepts/{concept.name}_{src}_cutout_{i}.png"
+            save_png(out / rel, paste(checker, cut[i, ..., :-1], cut[i, ..., -1:]))
+            written[concept.name].append(rel)
+    return written
+
+
+FINDINGS_WITH_PASTES = 10  # findings whose card shows probe images before/after the paste
+
+
+def _write_paste_examples(out: Path, model: LoadedModel, checks: list[dict], causal, cutouts: list, probes: np.ndarray,
+                          negatives: np.ndarray, class_indices, concept_names: list[str], seed: int) -> None:
+    """For the first causal findings: a few probes, the concept paste that moved them to the class,
+    and the control paste of the same probe; each with the class's probability. Added to the check."""
+    (out / "images" / "causal").mkdir(parents=True, exist_ok=True)
+    names = [model.classes[i] for i in class_indices]
+    flagged = [ch for ch in checks if ch["level"] in ("fail", "warn") and ch["decided_by"].startswith("causal")]
+    for ch in sort_findings(flagged)[:FINDINGS_WITH_PASTES]:
+        c, k = names.index(ch["class_name"]), concept_names.index(ch["concept"])
+        which = causal.examples[c, k]
+        which = which[which >= 0]
+        if not len(which):
+            continue
+        concept_imgs, control_imgs, probe_idx = pastes(cutouts[k], probes, negatives, seed, k, which=which)
+        before = probes[probe_idx]
+        p = np.exp(log_probs(model, np.concatenate([before, concept_imgs, control_imgs]))[:, class_indices[c]])
+        n = len(which)
+        shown = []
+        for i in range(n):
+            entry = {}
+            for j, (kind, img) in enumerate((("probe", before[i]), ("concept", concept_imgs[i]),
+                                              ("control", control_imgs[i]))):
+                rel = f"images/causal/{class_indices[c]:04d}_{ch['concept']}_{i}_{kind}.png"
+                save_png(out / rel, img)
+                entry[kind], entry[f"p_{kind}"] = rel, float(p[j * n + i])
+            shown.append(entry)
+        ch["causal_examples"] = shown
+
+
+def _cutout_entry(cc, cut: np.ndarray | None, source: str | None, images: list[str], note: str | None) -> dict | None:
+    if source is None:
+        return None if note is None else {"source": None, "reason": note}
+    entry = {"source": source, "count": len(cut), "images": images,
+             "mean_opacity": float(cut[..., -1].mean())}
+    if source == "hand":
+        entry.update(path=str(cc.cutouts), sha256=file_sha256(cc.cutouts))
+    return entry
+
+
 def apply_baseline(result: dict, path: Path | None, cfg: Config) -> None:
     """Add the baseline comparison; a new finding, a regression or (by default) a requested
     baseline that cannot be compared fails the gate."""
@@ -220,6 +281,11 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
         with timer.stage("probes"):
             clean = log_probs(model, probes.images, batch)
             probe_report = probe_accuracy(clean.argmax(1), probes, model.classes)
+            if probes.labels is not None:  # a wrong pixel range sends every probe to one class: stop early
+                note = check_probe_predictions(model.keras_model, probes.images, probes.labels, len(model.classes),
+                                               model.input_range, probe_report["accuracy"],
+                                               probe_report["top_prediction_share"])
+                probe_report["sanity"] = note
     recipe = from_config(cfg.visualize, model.input_shape)
     with timer.stage("visualize"):
         vis = visualize(model, cfg.model, cfg.concepts.layer, cfg.visualize, cfg.execution, progress, log)
@@ -231,6 +297,18 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
     with timer.stage("score concepts"):
         scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed,
                                 batch_size=batch)
+    cutout_source = ["hand" if c is not None else None for c in cutouts]
+    auto_notes = {}
+    if probes is not None and cfg.concepts.auto_cutouts and None in cutout_source:
+        with timer.stage("auto cutouts"):
+            for k, concept in enumerate(bank):
+                if cutouts[k] is not None:
+                    continue
+                try:
+                    cutouts[k] = auto_cutouts(model, concept.images, negatives)
+                    cutout_source[k] = "auto"
+                except ValueError as exc:  # no spatial concept layer, or nothing found: no causal test
+                    auto_notes[concept.name] = str(exc)
     causal = None
     if probes is not None and any(c is not None for c in cutouts):
         with timer.stage("causal test"):
@@ -248,6 +326,10 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                 gallery = layer_gallery(model, cfg.layer_gallery, staging)
         with timer.stage("write images"):
             classes, examples = _write_images(staging, model, vis, bank, negatives, raw)
+            cutout_images = _write_cutouts(staging, bank, cutouts, cutout_source)
+            if causal is not None:
+                _write_paste_examples(staging, model, checks, causal, cutouts, probes.images, negatives,
+                                      vis.class_indices, [c.name for c in bank], cfg.visualize.seed)
         result = {
             "schema_version": SCHEMA_VERSION,
             "title": cfg.report.title,
@@ -262,7 +344,9 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                 "name": model.name, "path": str(model.path), "sha256": model.sha256,
                 "input_shape": list(model.input_shape), "classes": list(model.classes),
                 "logits_source": model.logits_source, "concept_layer": model.feature_layer,
-                "input_range": list(cfg.model.input_range) if cfg.model.input_range else None,
+                "input_range": list(model.input_range) if model.input_range else None,
+                "input_range_source": ("config" if cfg.model.input_range else "model layer" if model.input_range
+                                       else None),
                 "preprocessing": cfg.model.preprocessing, "trust_code": cfg.model.trust_code,
             },
             "visualization": {
@@ -284,8 +368,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                 "bank": [{"name": c.name, "path": str(cc.examples), "count": len(c.images),
                           "sha256": file_sha256(cc.examples), "allowed_in": list(c.allowed_in),
                           "separability": float(scores.separability[k]), "examples": examples[c.name],
-                          "cutouts": None if cc.cutouts is None else {
-                              "path": str(cc.cutouts), "count": len(cutouts[k]), "sha256": file_sha256(cc.cutouts)}}
+                          "cutouts": _cutout_entry(cc, cutouts[k], cutout_source[k], cutout_images.get(c.name, []),
+                                                   auto_notes.get(c.name))}
                          for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
                 "probes": None if probes is None else {
                     "path": str(cfg.concepts.probes), "count": len(probes.images),

@@ -105,4 +105,4 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 
 def test_validate_ok():
     proc = run_cli("validate", ROOT / "configs" / "demo.yaml")
-    assert proc.returncode == 0 and "ok (6 classes, 3 concepts" in proc.stdout
+    assert proc.returncode == 0 and "ok (6 classes, 3 concepts, 90 probes)" in proc.stdout

@@ -75,3 +75,48 @@ def test_validate_refuses_the_probe_folders_run_would_refuse(tmp_path, layout, m
         assert proc.returncode == 2 and message in proc.stderr and "concepts.probes" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_wrong_pixel_range_stops_the_run_naming_model_input_range(tmp_path):
+    # the demo model expects [0, 1]; at [-1, 1] it gets 28% of the labelled probes right (93% at [0, 1])
+    cfg = _demo_config(tmp_path, _class_folders(tmp_path / "probes"))
+    data = yaml.safe_load(cfg.read_text())
+    data["model"]["input_range"] = [-1, 1]
+    cfg.write_text(yaml.safe_dump(data))
+    proc = run_cli("run", cfg, "--quiet", "--no-history")
+    assert proc.returncode == 2, proc.stderr
+    assert "model.input_range" in proc.stderr and "set `input_range: [0, 1]`" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _rescaling_model(path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu")(x))
+    keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x)).save(path)
+    return path
+
+
+def test_the_input_range_is_read_from_a_rescaling_layer_and_a_contradiction_is_refused(tmp_path):
+    from conftest import write_config
+
+    model = _rescaling_model(tmp_path / "m.keras")
+    cfg = write_config(tmp_path / "c.yaml", model, tmp_path / "out", steps=4, restarts=1)
+    data = yaml.safe_load(cfg.read_text())
+    data["model"].pop("input_range")  # read it from the model
+    cfg.write_text(yaml.safe_dump(data))
+    assert run_cli("validate", cfg).returncode == 0
+    proc = run_cli("run", cfg, "--quiet", "--no-history")
+    assert proc.returncode in (0, 1), proc.stderr
+    model_info = json.loads((tmp_path / "out" / "audit.json").read_text())["model"]
+    assert model_info["input_range"] == [0, 255] and model_info["input_range_source"] == "model layer"
+    data["model"]["input_range"] = [0, 1]  # the mistake: this model rescales 0..255 itself
+    data["report"]["out"] = str(tmp_path / "out2")
+    cfg.write_text(yaml.safe_dump(data))
+    proc = run_cli("run", cfg, "--quiet", "--no-history")
+    assert proc.returncode == 2 and "model.input_range" in proc.stderr and "rescaling" in proc.stderr, proc.stderr
+    assert "[0, 255]" in proc.stderr and not (tmp_path / "out2").exists()

@@ -62,6 +62,12 @@ def render(result: dict, folder: Path) -> str:
     for concept in [*result["concepts"]["bank"], result["concepts"]["negatives"]]:
         for rel in concept["examples"]:
             thumbs[rel] = _thumb(folder, rel)
+    for concept in result["concepts"]["bank"]:
+        for rel in (concept.get("cutouts") or {}).get("images", []):
+            thumbs[rel] = _thumb(folder, rel)
+    for finding in result["findings"][:FINDING_IMAGES]:
+        for ex in finding.get("causal_examples", []):
+            thumbs.update({ex[kind]: _thumb(folder, ex[kind]) for kind in ("probe", "concept", "control")})
     for entry in result.get("layer_gallery", []):
         thumbs[entry["image"]] = _thumb(folder, entry["image"], 160)
     def page(size_warning):

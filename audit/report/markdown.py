@@ -51,6 +51,8 @@ def render(result: dict, folder: Path) -> str:
         worst = sorted(probes["classes"], key=lambda c: c["accuracy"])[:3]
         lines += [f"Probes: {probes['count']} labelled images, top-1 accuracy {probes['accuracy']:.1%} (lowest: " +
                   ", ".join(f"{md(c['name'])} {c['accuracy']:.0%}" for c in worst) + ").", ""]
+        if probes.get("sanity"):
+            lines += [f"**Probes:** {probes['sanity']}.", ""]
     base = result.get("baseline") or {"state": "none"}
     if base["state"] == "compared":
         lines += [f"Baseline {md(base['model_name'])} ({md(base['verdict'])}): {len(base['new_findings'])} new "

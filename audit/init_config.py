@@ -1,0 +1,108 @@
+"""`audit init MODEL [--probes DIR]`: a starter config a new user can run at once.
+
+Classes come from the probe sub-folders (the order keras.utils.image_dataset_from_directory
+gives them: sorted names) when their number matches the model's outputs, else from the output
+count; the pixel range from the model's own Rescaling/Normalization layer when it has one. The
+concept bank starts with the watermark concept shipped with the demo (so the file runs as
+written) and a commented entry showing examples, cutouts and allowed_in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from audit.errors import UserError
+
+DEMO_CONCEPTS = Path(__file__).resolve().parent / "demo" / "assets" / "concepts"
+INLINE_CLASSES = 50  # more classes than this go to a classes file
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def _yaml_str(s: str) -> str:
+    import json
+
+    return json.dumps(s, ensure_ascii=False)  # a JSON string is a valid YAML scalar
+
+
+def starter_config(model_path: Path, out: Path, probes: Path | None) -> tuple[str, dict]:
+    """(YAML text, what was found) for a Keras model file."""
+    from audit.config import ModelConfig
+    from audit.input_range import range_from_layers
+    from audit.model import _load_keras  # the same safe loading as `audit run`
+
+    keras_model = _load_keras(ModelConfig(model_path, None, None, None, None, False))
+    n_out = int(keras_model.outputs[0].shape[-1])
+    found = {"outputs": n_out, "classes_from": "output count", "range_from": None}
+    classes = [str(i) for i in range(n_out)]
+    if probes is not None:
+        subdirs = sorted(p.name for p in Path(probes).iterdir() if p.is_dir() and not p.name.startswith("."))
+        if subdirs and len(subdirs) == n_out:
+            classes, found["classes_from"] = subdirs, f"the {n_out} sub-folders of {probes}"
+        elif subdirs:
+            raise UserError(f"--probes: {probes} has {len(subdirs)} class sub-folders but the model has {n_out} "
+                            "outputs; give one sub-folder per class, or a flat folder of images")
+    rng = range_from_layers(keras_model)
+    base = out.parent.resolve()
+    lines = ["# Starter config written by `audit init`: run `audit validate` and `audit run` on it, then",
+             "# replace the demo concept with your own (see the commented entry at the bottom).",
+             "model:", f"  path: {_yaml_str(_rel(model_path.resolve(), base))}"]
+    if len(classes) <= INLINE_CLASSES:
+        lines.append(f"  classes: [{', '.join(_yaml_str(c) for c in classes)}]  # from {found['classes_from']}")
+    else:
+        classes_file = out.with_name(out.stem + "_classes.txt")
+        if classes_file.exists():
+            raise UserError(f"audit init: {classes_file} exists; choose another --out (nothing is overwritten)")
+        found["classes_file"] = classes_file
+        lines.append(f"  classes_file: {_yaml_str(classes_file.name)}  # one name per line, from "
+                     f"{found['classes_from']}: put your class names there")
+    if rng is not None:
+        (lo, hi), layer = rng
+        found["range_from"] = layer
+        lines.append(f"  input_range: [{lo:g}, {hi:g}]  # read from the model's `{layer}` layer")
+    else:
+        lines.append("  input_range: [0, 1]  # CHECK: the pixel values your model was trained on ([0, 255]? [-1, 1]?)")
+    lines += ["visualize:", "  restarts: 8", "  steps: 128", "  seed: 0",
+              "concepts:",
+              f"  negatives: {_yaml_str(_rel(DEMO_CONCEPTS / '_random', base))}  # unrelated images, none showing "
+              "a concept: use ~100 of your own",
+              ]
+    if probes is not None:
+        lines.append(f"  probes: {_yaml_str(_rel(Path(probes).resolve(), base))}  # images the causal test pastes "
+                     "concepts onto")
+    else:
+        lines.append("  # probes: val_images/   # a sample of your validation set (one sub-folder per class, or flat):")
+        lines.append("  #                        # without probes the verdict rests on observational evidence only")
+    lines += ["  bank:",
+              f"    watermark: {{examples: {_yaml_str(_rel(DEMO_CONCEPTS / 'watermark', base))}, allowed_in: []}}"
+              "  # the demo's text watermark",
+              "    # arm:                          # a concept: a folder of images that show it (20+)",
+              "    #   examples: concepts/arm",
+              "    #   cutouts: concepts/arm_cutouts   # optional RGBA PNGs of the concept alone; without them",
+              "    #                                   # the audit cuts the concept out of the examples itself",
+              "    #   allowed_in: [person]          # classes where the concept belongs ([] = nowhere)",
+              "report:", f"  out: {_yaml_str('reports/' + out.stem)}", ""]
+    return "\n".join(lines), found
+
+
+def write_starter(model_path: Path, out: Path, probes: Path | None) -> dict:
+    if out.exists():
+        raise UserError(f"audit init: {out} exists; choose another --out (nothing is overwritten)")
+    if not model_path.is_file():
+        raise UserError(f"audit init: {model_path} is not a model file; give a .keras or .h5 file")
+    if probes is not None and not Path(probes).is_dir():
+        raise UserError(f"--probes: {probes} is not a folder")
+    text, found = starter_config(model_path, out, probes)
+    from audit.outputs import write_text_atomic
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if "classes_file" in found:
+        write_text_atomic(found["classes_file"], "\n".join(str(i) for i in range(found["outputs"])) + "\n")
+    write_text_atomic(out, text)
+    return found

@@ -1,0 +1,94 @@
+"""The pixel range a model expects, read from its own Rescaling or Normalization layer, and a
+sanity check on labelled probes: a wrong range gives a confident wrong verdict (every probe
+predicted as one class), so it stops the run with the fix instead."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit.errors import UserError
+
+STANDARD = ((0.0, 1.0), (0.0, 255.0), (-1.0, 1.0))
+LOOK_AT = 8  # input-side layers searched for a Rescaling / Normalization
+
+
+def _snap(lo: float, hi: float) -> tuple[float, float]:
+    """The standard range nearest to what a layer implies (e.g. (x - 127) / 128 -> [0, 255])."""
+    if hi > 20:
+        return (0.0, 255.0)
+    return (-1.0, 1.0) if lo < -0.5 else (0.0, 1.0)
+
+
+def range_from_layers(keras_model) -> tuple[tuple[float, float], str] | None:
+    """((low, high), layer name) implied by the first Rescaling/Normalization layer, or None.
+    A Rescaling maps x -> x * scale + offset onto [0, 1] (offset >= 0) or [-1, 1] (offset < 0);
+    a Normalization's mean tells 0..255 inputs (mean > 2) from 0..1 ones."""
+    import keras
+
+    for layer in getattr(keras_model, "layers", [])[:LOOK_AT]:
+        if isinstance(layer, keras.layers.Rescaling):
+            scale = float(np.mean(np.asarray(layer.scale, dtype=np.float64)))
+            offset = float(np.mean(np.asarray(layer.offset, dtype=np.float64)))
+            if scale <= 0:
+                return None
+            low_out = -1.0 if offset < 0 else 0.0
+            return _snap((low_out - offset) / scale, (1.0 - offset) / scale), layer.name
+        if isinstance(layer, keras.layers.Normalization):
+            mean = getattr(layer, "mean", None)
+            if mean is None:
+                return None
+            m = float(np.mean(np.asarray(mean, dtype=np.float64)))
+            return ((0.0, 255.0) if m > 2.0 else (0.0, 1.0)), layer.name
+    return None
+
+
+def check_declared_range(declared: tuple[float, float], keras_model) -> None:
+    """A declared range that contradicts the model's own input layer is a config error."""
+    found = range_from_layers(keras_model)
+    if found is None:
+        return
+    (lo, hi), name = found
+    if max(abs(declared[1]), 1e-9) / max(abs(hi), 1e-9) > 20 or max(abs(hi), 1e-9) / max(abs(declared[1]), 1e-9) > 20:
+        raise UserError(f"model.input_range: {list(declared)} contradicts the model's own `{name}` layer, which "
+                        f"expects pixels in [{lo:g}, {hi:g}]; set `input_range: [{lo:g}, {hi:g}]` (or leave it out "
+                        "to read it from that layer)")
+
+
+CHANCE_FACTOR = 1.5   # accuracy at most this times chance is "near chance"
+DOMINANT_SHARE = 0.9  # one class taking this share of predictions (over >= 3 labelled classes)
+POOR = 0.5            # below this accuracy the other standard ranges are tried
+
+
+def check_probe_predictions(keras_model, probes_01: np.ndarray, labels: np.ndarray, n_classes: int,
+                            declared: tuple[float, float] | None, accuracy: float, top_share: float) -> str | None:
+    """None when the labelled probes look sane. When the model does poorly on them, the other
+    standard pixel ranges are tried: if one makes the model right (at least twice as accurate and
+    >= 50%), the run stops (UserError naming model.input_range); if none does and the model is near
+    chance or sends nearly everything to one class, a note for the report (the audit goes on: the
+    model itself may be that bad, e.g. one that learned only a shortcut)."""
+    chance = 1.0 / n_classes
+    present = len(np.unique(labels))
+    if present < 2:
+        return None
+    dominated = top_share >= DOMINANT_SHARE and present >= 3
+    if accuracy >= POOR and not dominated:
+        return None
+    if keras_model is not None and declared is not None:
+        best = None
+        for lo, hi in STANDARD:
+            if (lo, hi) == tuple(float(v) for v in declared):
+                continue
+            x = (lo + (hi - lo) * probes_01).astype(np.float32)
+            acc = float((np.asarray(keras_model.predict(x, batch_size=32, verbose=0)).argmax(-1) == labels).mean())
+            if best is None or acc > best[1]:
+                best = ((lo, hi), acc)
+        if best is not None and best[1] >= max(2 * accuracy, POOR):
+            (lo, hi), acc = best
+            raise UserError(f"model.input_range: with {[float(v) for v in declared]} the model gets {accuracy:.0%} of "
+                            f"the labelled probes right (chance {chance:.0%}; one class takes {top_share:.0%} of the "
+                            f"predictions), with [{lo:g}, {hi:g}] it gets {acc:.0%}; set `input_range: [{lo:g}, {hi:g}]`")
+    if accuracy <= CHANCE_FACTOR * chance or dominated:
+        return (f"the model gets {accuracy:.0%} of its labelled probes right (chance {chance:.0%}) and one class takes "
+                f"{top_share:.0%} of the predictions; no standard pixel range does better, so the model itself is "
+                "near chance on them")
+    return None

@@ -1,0 +1,124 @@
+"""Automatic cutouts: find the concept inside its own example images and cut it out as a soft
+RGBA mask, for concepts that have `examples` but no hand-made `cutouts`.
+
+The concept direction (mean of the examples minus mean of the negatives, in the model's own
+standardized activations at the concept layer, as in concepts.py) is projected onto every
+position of an example's feature map: positions that look like the concept score high. The
+map is compared with the same map on the negatives (a position scoring no higher than the
+negatives' 95th percentile is background), scaled to [0, 1], upsampled to the input size and
+smoothed: that is the alpha. The cutout is the example's own pixels under that alpha.
+
+The causal test pastes it next to a control paste of the same alpha filled with a negative
+image. Because examples and negatives come from the same kind of scenes, the two pastes
+differ by what the examples have and the negatives do not: the concept. So a mask need not
+trace the concept exactly; it must contain it, and not much else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit.model import LoadedModel
+
+BACKGROUND_QUANTILE = 95   # a position scoring like the negatives' top 5% is not yet the concept
+MAX_COVER = 0.5            # a cutout covers at most this share of the image (its strongest part)
+MIN_COVER = 0.005          # below this an example shows no concept the model sees: it is skipped
+BATCH = 32
+
+
+def _feature_maps(model: LoadedModel, images: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    out = []
+    for i in range(0, len(images), BATCH):
+        f = model.forward(tf.constant(images[i:i + BATCH], tf.float32))[0].numpy()
+        out.append(f)
+    return np.concatenate(out).astype(np.float64)
+
+
+def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(n, h, w) -> (n, H, W), bilinear, aligned corners of the receptive grid."""
+    import tensorflow as tf
+
+    up = tf.image.resize(maps[..., None].astype(np.float32), size, method="bilinear").numpy()[..., 0]
+    return np.clip(up, 0.0, 1.0)
+
+
+def _smooth(alpha: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return np.stack([gaussian_filter(a, sigma) for a in alpha]) if sigma > 0 else alpha
+
+
+def _standardizer(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray):
+    ex, neg = _feature_maps(model, examples), _feature_maps(model, negatives)
+    if ex.ndim != 4:
+        raise ValueError("the concept layer has no spatial map")
+    flat_neg = neg.reshape(-1, neg.shape[-1])
+    mu, sd = flat_neg.mean(0), flat_neg.std(0) + 1e-6
+    z_ex, z_neg = (ex - mu) / sd, (neg - mu) / sd
+    direction = z_ex.mean((0, 1, 2)) - z_neg.mean((0, 1, 2))
+    direction /= max(np.linalg.norm(direction), 1e-12)
+    return z_ex, z_neg, mu, sd, direction
+
+
+def concept_maps(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-position concept scores of the examples (n, h, w) and of the negatives (m, h, w)."""
+    z_ex, z_neg, _, _, direction = _standardizer(model, examples, negatives)
+    return z_ex @ direction, z_neg @ direction
+
+
+def gradient_maps(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """|d concept score / d pixel| (summed over colour channels) of each example: (n, H, W)."""
+    import tensorflow as tf
+
+    _, _, mu, sd, direction = _standardizer(model, examples, negatives)
+    mu, sd, direction = (tf.constant(v, tf.float32) for v in (mu, sd, direction))
+    out = []
+    for i in range(0, len(examples), BATCH):
+        x = tf.constant(examples[i:i + BATCH], tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            f = model.forward(x)[0]
+            score = tf.reduce_sum(tf.reduce_mean((f - mu) / sd, axis=(1, 2)) * direction)
+        out.append(tf.reduce_sum(tf.abs(tape.gradient(score, x)), -1).numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def auto_cutouts(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, method: str = "feature_map"
+                 ) -> np.ndarray:
+    """(n, H, W, ch + 1) RGBA cutouts of the concept, from its examples (n, H, W, ch) in [0, 1].
+    Examples where the model sees nothing of the concept are left out; raises ValueError when
+    the concept layer has no spatial map or no example shows the concept."""
+    H, W = examples.shape[1:3]
+    if method == "gradient":
+        g = _smooth(gradient_maps(model, examples, negatives), sigma=max(H / 64, 0.7))
+        base = np.median(g.reshape(len(g), -1), 1)[:, None, None]
+        top = g.reshape(len(g), -1).max(1)[:, None, None]
+        alpha = np.clip((g - base) / np.maximum(top - base, 1e-12), 0.0, 1.0)
+    else:
+        ex_map, neg_map = concept_maps(model, examples, negatives)
+        floor = np.percentile(neg_map, BACKGROUND_QUANTILE)
+        top = ex_map.reshape(len(ex_map), -1).max(1)
+        soft = np.clip((ex_map - floor) / np.maximum(top - floor, 1e-12)[:, None, None], 0.0, 1.0)
+        # one feature-map cell spans H / h input pixels: smooth at a third of that
+        alpha = _smooth(_upsample(soft, (H, W)), sigma=H / ex_map.shape[1] / 3)
+        if method == "both":  # the coarse map says where, the gradient which pixels there
+            g = _smooth(gradient_maps(model, examples, negatives), sigma=max(H / 64, 0.7))
+            g /= np.maximum(g.reshape(len(g), -1).max(1), 1e-12)[:, None, None]
+            alpha = np.sqrt(alpha * g)
+    # the strongest part of each map is fully opaque
+    alpha = alpha / np.maximum(alpha.reshape(len(alpha), -1).max(1), 1e-12)[:, None, None]
+    alpha = np.stack([_cap(a, MAX_COVER) for a in alpha])
+    keep = alpha.mean((1, 2)) >= MIN_COVER
+    if not keep.any():
+        raise ValueError("no example image shows the concept at the concept layer")
+    return np.concatenate([examples[keep], alpha[keep, ..., None]], -1).astype(np.float32)
+
+
+def _cap(alpha: np.ndarray, cover: float) -> np.ndarray:
+    """Keep the strongest part of an alpha map so that its mean is at most `cover`."""
+    if alpha.mean() <= cover:
+        return alpha
+    cut = np.quantile(alpha, 1.0 - cover)
+    return np.clip((alpha - cut) / max(alpha.max() - cut, 1e-12), 0.0, 1.0)

@@ -1,0 +1,39 @@
+"""`audit init MODEL [--probes DIR]` writes a starter config that passes `audit validate` as written."""
+
+import shutil
+
+import yaml
+
+from conftest import ASSETS, run_cli
+from test_probes import _class_folders, _rescaling_model
+
+
+def test_init_reads_classes_from_probe_folders_and_the_range_from_the_model(tmp_path):
+    model = _rescaling_model(tmp_path / "m.keras")
+    probes = _class_folders(tmp_path / "val")
+    out = tmp_path / "configs" / "mine.yaml"
+    proc = run_cli("init", model, "--probes", probes, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "input range read from `rescaling`" in proc.stdout
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["model"]["classes"] == sorted(["dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle"])
+    assert cfg["model"]["input_range"] == [0, 255]
+    text = out.read_text()
+    assert "# arm:" in text and "cutouts:" in text and "allowed_in:" in text  # the commented concept entry
+    proc = run_cli("validate", out)
+    assert proc.returncode == 0 and "90 probes in 6 class folders" in proc.stdout, proc.stderr
+    # nothing is overwritten
+    proc = run_cli("init", model, "--out", out)
+    assert proc.returncode == 2 and "exists" in proc.stderr
+
+
+def test_init_without_probes_names_classes_by_index_and_validates(tmp_path):
+    shutil.copy(ASSETS / "models" / "demo_shortcut.keras", tmp_path / "m.keras")
+    out = tmp_path / "audit.yaml"
+    proc = run_cli("init", tmp_path / "m.keras", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["model"]["classes"] == [str(i) for i in range(6)] and "probes" not in cfg["concepts"]
+    assert "CHECK" in out.read_text()  # no Rescaling layer: the range is the user's to confirm
+    proc = run_cli("validate", out)
+    assert proc.returncode == 0 and "observational evidence only" in proc.stdout, proc.stderr
