@@ -291,6 +291,12 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
         weights = sec.get("weights", str, fix="write `imagenet`, a weights file path, or leave it out (random)")
         if weights is not None and weights != "imagenet":
             weights = str(sec.path_value("weights", must="file"))
+            from audit.model_files import check_model_path
+
+            try:  # a weights file must not inflate when loaded either
+                check_model_path(Path(weights), False, sec.key("weights"))
+            except UserError as exc:
+                raise UserError(f"{sec.file}: {exc}") from None
         size = sec.get("input_size", list, fix="write it as [height, width]")
         if size is not None and (len(size) != 2 or not all(isinstance(v, int) and 32 <= v <= 4096 for v in size)):
             sec.fail(sec.key("input_size"), f"invalid size {short_repr(size)}",

@@ -33,6 +33,7 @@ from audit.config import (ModelConfig, ReportConfig, _model, _Section, check_cla
                           read_yaml)
 from audit.dream import DreamSettings
 from audit.errors import UserError
+from audit.yaml_input import short_repr
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _term(sec: _Section) -> DreamTerm:
         sec.fail(sec.key("channels"), "both `channels` and `neuron` are given", "keep one of them")
     if chans is not None:
         if not chans or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in chans):
-            sec.fail(sec.key("channels"), f"invalid channels {chans!r}", "list channel numbers >= 0, e.g. [3, 17]")
+            sec.fail(sec.key("channels"), f"invalid channels {short_repr(chans)}", "list channel numbers >= 0, e.g. [3, 17]")
         return DreamTerm("channels", weight, layer=layer, channels=tuple(chans))
     if unit is not None:
         return DreamTerm("neuron", weight, layer=layer, neuron=unit)
@@ -96,10 +97,10 @@ def parse_dream_config(file: Path, data, text: bytes) -> DreamConfig:
     model = _model(top.section("model"), classes_required=False)
     sec = top.section("dream")
     raw_input = sec.get("input", str, required=True, fix="give an image path or `noise`")
-    image = None if raw_input == "noise" else sec.path_value("input")
+    image = None if raw_input == "noise" else sec.path_value("input", must="file")
     size = sec.get("size", list, fix="write it as [height, width]")
-    if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v >= 8 for v in size)):
-        sec.fail(sec.key("size"), f"invalid size {size!r}", "write it as [height, width], each >= 8 pixels")
+    if size is not None and (len(size) != 2 or not all(isinstance(v, int) and 8 <= v <= 8192 for v in size)):
+        sec.fail(sec.key("size"), f"invalid size {short_repr(size)}", "write it as [height, width], each from 8 to 8192")
     terms = []
     objective = sec.get("objective", list, [], fix="write a list of terms, e.g. [{layer: conv3}]")
     for i, term in enumerate(objective):
@@ -107,8 +108,9 @@ def parse_dream_config(file: Path, data, text: bytes) -> DreamConfig:
     guide = None
     if sec.has("guide"):
         g = sec.section("guide")
-        guide = GuideConfig(image=g.path_value("image"), layer=g.get("layer", str, required=True),
-                            top_k=g.get("top_k", int, 8, check=lambda v: v >= 1, fix="use a whole number >= 1"),
+        guide = GuideConfig(image=g.path_value("image", must="file"), layer=g.get("layer", str, required=True),
+                            top_k=g.get("top_k", int, 8, check=lambda v: 1 <= v <= 100_000,
+                                        fix="use a whole number from 1 to 100000"),
                             by=g.get("by", str, "mean", check=lambda v: v in ("mean", "max"), fix="use `mean` or `max`"))
         g.finish()
     if not terms and guide is None:
@@ -125,7 +127,7 @@ def parse_dream_config(file: Path, data, text: bytes) -> DreamConfig:
         if model.classes is None:
             numeric = [n for n in names if not n.isdigit()]
             if numeric:
-                raise UserError(f"{file}: model.classes: a class objective names {numeric[0]!r} but the model's "
+                raise UserError(f"{file}: model.classes: a class objective names {short_repr(numeric[0])} but the model's "
                                 "classes are not listed; add `classes:` or use the class index")
         else:
             check_class_names(file, model.classes, "dream.objective", [n for n in names if not n.isdigit()])
@@ -143,7 +145,7 @@ def _numbers(text: str, kind, flag: str, example: str) -> list:
     try:
         return [kind(v) for v in text.split(",")]
     except ValueError:
-        raise UserError(f"audit dream: {flag} {text!r} is not a comma-separated list of numbers; "
+        raise UserError(f"audit dream: {flag} {short_repr(text)} is not a comma-separated list of numbers; "
                         f"write it like {example}") from None
 
 

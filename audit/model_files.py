@@ -36,7 +36,12 @@ def check_model_path(path: Path, trust_code: bool, key: str = "model.path") -> N
     if not stat.S_ISREG(mode):
         raise UserError(f"{key}: {path} is not a regular file (a FIFO or device?); give a .keras or .h5 file")
     suffix = path.suffix.lower()
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise UserError(f"{key}: {path.name} has an unknown format; give a .keras or .h5 file or a SavedModel folder")
     if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise UserError(f"{key}: cannot load {path}: not a .keras archive (a .keras file is a zip); "
+                            "give a Keras 3 .keras, a legacy .h5, or a SavedModel folder")
         _check_zip(path, key)
     elif suffix in (".h5", ".hdf5"):
         with open(path, "rb") as fh:

@@ -148,10 +148,6 @@ LOAD_CASES = [
     ("unsized-input", lambda p: _tiny(p / "m.keras", inputs_shape=(None, None, 3)), ["a", "b", "c"], {},
      ("not a fixed-size image",)),
     ("class-count", lambda p: _tiny(p / "m.keras"), ["a", "b"], {}, ("2 names given", "3 outputs")),
-    ("not-a-zip", lambda p: (p / "m.keras").write_bytes(b"PK\x03\x04 truncated") and p / "m.keras", ["a"], {},
-     ("cannot load",)),
-    ("unknown-suffix", lambda p: (p / "m.onnx").write_bytes(b"\x08\x01") and p / "m.onnx", ["a"], {},
-     ("unknown format",)),
 ]
 
 
@@ -169,6 +165,9 @@ CONFIG_CASES = [
     ("fifo-model", lambda p: _fifo(p / "m.keras"), {}, ("not a regular file",)),
     ("folder-without-pb", lambda p: _folder_without_pb(p / "sm"), {"trust_code": True}, ("without saved_model.pb",)),
     ("savedmodel-untrusted", lambda p: _tiny(p / "sm"), {}, ("SavedModel folder", "trust_code")),
+    ("not-a-zip", lambda p: (p / "m.keras").write_bytes(b"PK\x03\x04 truncated") and p / "m.keras", {},
+     ("cannot load",)),
+    ("unknown-suffix", lambda p: (p / "m.onnx").write_bytes(b"\x08\x01") and p / "m.onnx", {}, ("unknown format",)),
 ]
 
 
