@@ -21,6 +21,10 @@ visualize:
   classes: [class_0, class_1, class_999]
   restarts: 2
   steps: 8
+  # the raw mode: 8 plain ascent steps must climb the logit (random transforms make the
+  # traced logit of a random-weight network noisy over so few steps)
+  parameterization: pixels
+  transforms: none
 concepts:
   negatives: {ASSETS / 'concepts' / '_random'}
   max_examples: 24
