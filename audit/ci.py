@@ -30,6 +30,9 @@ def github_annotations(result: dict) -> list[str]:
         else:
             what = base["reason"]
         lines.append(f"::error title=audit: baseline {base['state']}::{_escape(what)}")
+    evidence = result.get("evidence") or {"mode": "causal"}
+    if evidence["mode"] != "causal":  # said first: it qualifies every finding below
+        lines.append(f"::warning title=audit: observational evidence::{_escape(evidence['statement'])}")
     for f in result["findings"]:  # already sorted worst first
         kind = "error" if f["level"] == "fail" else "warning"
         lines.append(f"::{kind} title=audit: '{f['concept']}' in class '{f['class_name']}'::"

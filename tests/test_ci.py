@@ -140,3 +140,11 @@ def test_no_history_leaves_the_parent_folder_alone(tmp_path):
     proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out, "--quiet", "--no-history")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_an_observational_verdict_is_annotated_before_its_findings():
+    evidence = {"mode": "observational", "statement": "This verdict rests on observational evidence only: ..."}
+    findings = [{"level": "warn", "concept": "arm", "class_name": "dumbbell", "reason": "cue d 3"}]
+    lines = github_annotations({"findings": findings, "baseline": None, "evidence": evidence})
+    assert lines[0].startswith("::warning title=audit: observational evidence::This verdict rests on")
+    assert lines[1].startswith("::warning title=audit: 'arm'")
