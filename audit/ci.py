@@ -54,6 +54,10 @@ def github_annotations(result: dict) -> list[str]:
     elif base.get("fails_gate"):
         title = _escape_property(f"audit: baseline {base['state']}")
         lines.append(f"::error title={title}::{_escape(base['reason'])}")
+    evidence = result.get("evidence") or {"mode": "causal"}
+    if evidence["mode"] != "causal":  # said first: it qualifies every finding below
+        title = _escape_property("audit: observational evidence")
+        lines.insert(0, f"::warning title={title}::{_escape(evidence['statement'])}")
     for f in result["findings"]:  # already sorted worst first
         kind = "error" if f["level"] == "fail" else "warning"
         title = _escape_property(f"audit: '{f['concept']}' in class '{f['class_name']}'")

@@ -100,6 +100,7 @@ class ConceptsConfig:
     random_directions: int
     probes: Path | None = None  # in-distribution images the causal test pastes cutouts onto
     auto_cutouts: bool = True   # concepts without cutouts get them from their examples (localize.py)
+    control: str = "mask"       # control paste: the cutout's own alpha, or a footprint blob (causal.py)
 
 
 @dataclass(frozen=True)
@@ -429,6 +430,8 @@ def _concepts(sec: _Section) -> ConceptsConfig:
                                   fix=f"use a whole number from 20 to {MAX_RANDOM_DIRECTIONS}"),
         probes=sec.path_value("probes", required=False, must="dir"),
         auto_cutouts=sec.get("auto_cutouts", bool, default=True),
+        control=sec.get("control", str, "mask", check=lambda v: v in ("mask", "footprint"),
+                        fix="use `mask` (the cutout's own alpha) or `footprint` (a blob of the same place and opacity)"),
     )
     with_cutouts = [c.name for c in bank if c.cutouts is not None]
     if with_cutouts and out.probes is None:

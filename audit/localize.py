@@ -90,6 +90,16 @@ def auto_cutouts(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray
     """(n, H, W, ch + 1) RGBA cutouts of the concept, from its examples (n, H, W, ch) in [0, 1].
     Examples where the model sees nothing of the concept are left out; raises ValueError when
     the concept layer has no spatial map or no example shows the concept."""
+    alpha = auto_alphas(model, examples, negatives, method)
+    keep = alpha.mean((1, 2)) >= MIN_COVER
+    if not keep.any():
+        raise ValueError("no example image shows the concept at the concept layer")
+    return np.concatenate([examples[keep], alpha[keep, ..., None]], -1).astype(np.float32)
+
+
+def auto_alphas(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, method: str = "feature_map"
+                ) -> np.ndarray:
+    """(n, H, W) soft alpha of the concept in each example (see the module docstring)."""
     H, W = examples.shape[1:3]
     if method == "gradient":
         g = _smooth(gradient_maps(model, examples, negatives), sigma=max(H / 64, 0.7))
@@ -110,10 +120,7 @@ def auto_cutouts(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray
     # the strongest part of each map is fully opaque
     alpha = alpha / np.maximum(alpha.reshape(len(alpha), -1).max(1), 1e-12)[:, None, None]
     alpha = np.stack([_cap(a, MAX_COVER) for a in alpha])
-    keep = alpha.mean((1, 2)) >= MIN_COVER
-    if not keep.any():
-        raise ValueError("no example image shows the concept at the concept layer")
-    return np.concatenate([examples[keep], alpha[keep, ..., None]], -1).astype(np.float32)
+    return alpha
 
 
 def _cap(alpha: np.ndarray, cover: float) -> np.ndarray:

@@ -179,7 +179,8 @@ FINDINGS_WITH_PASTES = 10  # findings whose card shows probe images before/after
 
 
 def _write_paste_examples(out: Path, model: LoadedModel, checks: list[dict], causal, cutouts: list, probes: np.ndarray,
-                          negatives: np.ndarray, class_indices, concept_names: list[str], seed: int) -> None:
+                          negatives: np.ndarray, class_indices, concept_names: list[str], seed: int,
+                          control: str) -> None:
     """For the first causal findings: a few probes, the concept paste that moved them to the class,
     and the control paste of the same probe; each with the class's probability. Added to the check."""
     (out / "images" / "causal").mkdir(parents=True, exist_ok=True)
@@ -191,7 +192,7 @@ def _write_paste_examples(out: Path, model: LoadedModel, checks: list[dict], cau
         which = which[which >= 0]
         if not len(which):
             continue
-        concept_imgs, control_imgs, probe_idx = pastes(cutouts[k], probes, negatives, seed, k, which=which)
+        concept_imgs, control_imgs, probe_idx = pastes(cutouts[k], probes, negatives, seed, k, control, which)
         before = probes[probe_idx]
         p = np.exp(log_probs(model, np.concatenate([before, concept_imgs, control_imgs]))[:, class_indices[c]])
         n = len(which)
@@ -313,7 +314,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
     if probes is not None and any(c is not None for c in cutouts):
         with timer.stage("causal test"):
             causal = causal_scores(model, cutouts, probes.images, negatives, vis.class_indices, cfg.visualize.seed,
-                                   clean=clean, batch_size=batch)
+                                   clean=clean, control=cfg.concepts.control, batch_size=batch)
     with timer.stage("gate"):
         checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
     checks = [c.to_dict() for c in checks]
@@ -329,7 +330,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             cutout_images = _write_cutouts(staging, bank, cutouts, cutout_source)
             if causal is not None:
                 _write_paste_examples(staging, model, checks, causal, cutouts, probes.images, negatives,
-                                      vis.class_indices, [c.name for c in bank], cfg.visualize.seed)
+                                      vis.class_indices, [c.name for c in bank], cfg.visualize.seed,
+                                      cfg.concepts.control)
         result = {
             "schema_version": SCHEMA_VERSION,
             "title": cfg.report.title,
@@ -371,6 +373,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                           "cutouts": _cutout_entry(cc, cutouts[k], cutout_source[k], cutout_images.get(c.name, []),
                                                    auto_notes.get(c.name))}
                          for k, (c, cc) in enumerate(zip(bank, cfg.concepts.bank))],
+                "control": cfg.concepts.control,
                 "probes": None if probes is None else {
                     "path": str(cfg.concepts.probes), "count": len(probes.images),
                     "sha256": file_sha256(cfg.concepts.probes), "layout": probes.layout,

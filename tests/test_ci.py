@@ -141,3 +141,11 @@ def test_history_is_opt_in_and_the_run_says_where_it_went(tmp_path):
     runs = json.loads((tmp_path / "runs" / "history.json").read_text())["runs"]
     assert runs[0]["verdict"] == "pass" and runs[0]["report"] == "../reports/r/index.html"
     assert f"(history: {tmp_path / 'runs' / 'index.html'})" in proc.stdout
+
+
+def test_an_observational_verdict_is_annotated_before_its_findings():
+    evidence = {"mode": "observational", "statement": "This verdict rests on observational evidence only: ..."}
+    findings = [{"level": "warn", "concept": "arm", "class_name": "dumbbell", "reason": "cue d 3"}]
+    lines = github_annotations({"findings": findings, "baseline": None, "evidence": evidence})
+    assert lines[0].startswith("::warning title=audit%3A observational evidence::This verdict rests on")
+    assert lines[1].startswith("::warning title=audit%3A 'arm'")
