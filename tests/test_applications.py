@@ -21,6 +21,9 @@ visualize:
   classes: [class_0, class_1, class_999]
   restarts: 2
   steps: 8
+  # raw mode: 8 steps under random views of a random-weights network do not always climb
+  parameterization: pixels
+  transforms: none
 concepts:
   negatives: {ASSETS / 'concepts' / '_random'}
   max_examples: 24
