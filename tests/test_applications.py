@@ -21,8 +21,7 @@ visualize:
   classes: [class_0, class_1, class_999]
   restarts: 2
   steps: 8
-  # the raw mode: 8 plain ascent steps must climb the logit (random transforms make the
-  # traced logit of a random-weight network noisy over so few steps)
+  # raw mode: 8 steps under random views of a random-weights network do not always climb
   parameterization: pixels
   transforms: none
 concepts:
