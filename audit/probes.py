@@ -1,6 +1,6 @@
 """Probe images: a flat folder (any classes, unlabelled), or one sub-folder per class, the layout
 `keras.utils.image_dataset_from_directory` reads. With labels the audit also reports per-class
-accuracy, checks the pixel range on them, and runs the removal test (causal.py).
+accuracy and checks the pixel range on them (the removal test that labels allow is not built yet).
 
 `scan_probes` only lists files (no TensorFlow), so `audit validate` checks exactly what
 `audit run` will find; `load_probes` reads the images.
