@@ -80,7 +80,7 @@ def test_a_causal_check_is_decided_by_the_causal_test_and_reported(tmp_path, dem
             "stripes": {"examples": str(CONCEPTS / "stripes"), "cutouts": str(CONCEPTS / "stripes_cutouts"),
                         "allowed_in": []}}
     cfg = write_config(tmp_path / "c.yaml", demo_model_path, tmp_path / "out", steps=16, restarts=2,
-                       extra_bank=bank, concepts={"probes": str(CONCEPTS / "_probes")})
+                       extra_bank=bank, concepts={"probes": str(CONCEPTS / "_probes"), "auto_cutouts": False})
     proc = run_cli("run", cfg, "--quiet", "--no-history")
     assert proc.returncode == 1, proc.stderr
     result = json.loads((tmp_path / "out" / "audit.json").read_text())
@@ -90,7 +90,7 @@ def test_a_causal_check_is_decided_by_the_causal_test_and_reported(tmp_path, dem
     assert arm["causal_flip"] > arm["causal_flip_control"]
     # the look-alike is cleared by the intervention, not by an allowed_in entry
     assert checks[("racket", "stripes")]["level"] == "pass"
-    assert checks[("dumbbell", "watermark")]["causal_flip"] is None  # no cutouts given
+    assert checks[("dumbbell", "watermark")]["causal_flip"] is None  # no cutouts given, automatic ones off
     assert result["concepts"]["probes"]["count"] == 90
     html = (tmp_path / "out" / "index.html").read_text()
     assert "pasting the concept into probe images" in html and "causal flip (control)" in html
