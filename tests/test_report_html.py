@@ -21,7 +21,11 @@ def test_a_1000_class_report_stays_under_10_mb(shortcut_run, tmp_path):
     (tmp_path / "images" / "classes").mkdir(parents=True)
     shutil.copytree(shortcut_run[1] / "images" / "concepts", tmp_path / "images" / "concepts")
     shutil.copytree(shortcut_run[1] / "images" / "layers", tmp_path / "images" / "layers")
+    if (shortcut_run[1] / "images" / "causal").exists():  # the finding card's before/after pastes
+        shutil.copytree(shortcut_run[1] / "images" / "causal", tmp_path / "images" / "causal")
     template = result["visualization"]["classes"][0]
+    for rel in template.get("raw_images") or []:  # the raw-mode image shown beside each class
+        save_png(tmp_path / rel, rng.random((64, 64, 3)))
     big["visualization"]["classes"], big["checks"] = [], []
     for i in range(1000):
         paths = [f"images/classes/{i:04d}_r{r}.png" for r in range(8)]
