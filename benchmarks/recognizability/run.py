@@ -252,7 +252,7 @@ def main(argv=None) -> int:
         grid_sheet(finals["default"], names, args.sheet)
     fixed = [names.index(n) for n in FIXED]
     contact_sheet([(k, v[fixed]) for k, v in finals.items()], list(FIXED), args.sheet.with_name(
-        args.sheet.stem + "_fixed.png"), size=160)
+        args.sheet.stem + "_fixed.png"), size=128)
     # timing last, settings interleaved over rounds (min per setting): the machine is shared, so
     # each setting sees the same mix of load
     demo = demo_model()
