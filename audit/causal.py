@@ -55,19 +55,27 @@ def paste(images: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def log_probs(model: LoadedModel, images: np.ndarray, batch_size: int = MAX_FORWARD_BATCH) -> np.ndarray:
     """Class log-probabilities of images, `batch_size` per forward call."""
-    return _log_probs(model, len(images), lambda b: images[b], batch_size)
-
-
-def _log_probs(model: LoadedModel, count: int, make_batch, batch_size: int) -> np.ndarray:
-    """Class log-probabilities of `count` images, each batch built only when it is forwarded
-    (make_batch(index array) -> images), so the pasted images never all exist at once."""
     import tensorflow as tf
 
     out = []
-    for i in range(0, count, batch_size):
-        logits = model.predict(tf.constant(make_batch(np.arange(i, min(i + batch_size, count))), tf.float32))[1]
+    for i in range(0, len(images), batch_size):
+        logits = model.predict(tf.constant(images[i:i + batch_size], tf.float32))[1]
         out.append(tf.nn.log_softmax(tf.cast(logits, tf.float64)).numpy())
     return np.concatenate(out)
+
+
+def _paste_log_probs(model: LoadedModel, cut: np.ndarray, probes: np.ndarray, negatives: np.ndarray, seed: int,
+                     k: int, control: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities of concept k's concept pastes and control pastes, each batch pasted only
+    when it is forwarded, so the pasted images never all exist at once (memory_budget_mb)."""
+    n = len(probes) * PASTES_PER_PROBE
+    concept, controls = [], []
+    for lo in range(0, n, batch_size):
+        concept_imgs, control_imgs, _ = pastes(cut, probes, negatives, seed, k, control,
+                                               np.arange(lo, min(lo + batch_size, n)))
+        concept.append(log_probs(model, concept_imgs, batch_size))
+        controls.append(log_probs(model, control_imgs, batch_size))
+    return np.concatenate(concept), np.concatenate(controls)
 
 
 def footprint(alpha: np.ndarray) -> np.ndarray:
@@ -136,9 +144,7 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
     for k, cut in enumerate(cutouts):
         if cut is None:
             continue
-        concept_imgs, control_imgs, _ = pastes(cut, probes, negatives, seed, k, control)
-        with_concept = log_probs(model, concept_imgs, batch_size)
-        with_control = log_probs(model, control_imgs, batch_size)
+        with_concept, with_control = _paste_log_probs(model, cut, probes, negatives, seed, k, control, batch_size)
         rise = with_concept - with_control
         shifts = class_shifts(rise, top, spread)
         for c, cls in enumerate(class_indices):
@@ -175,6 +181,6 @@ def pastes(cut: np.ndarray, probes: np.ndarray, negatives: np.ndarray, seed: int
     if which is not None:
         cut_idx, fill_idx, probe_idx = cut_idx[which], fill_idx[which], probe_idx[which]
     rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
-    control_alpha = alpha if control == "mask" else footprint(cut[..., -1:])[cut_idx]
+    control_alpha = alpha if control == "mask" else footprint(alpha)  # per mask: only the drawn ones
     return (paste(probes[probe_idx], rgb, alpha), paste(probes[probe_idx], negatives[fill_idx], control_alpha),
             probe_idx)

@@ -39,6 +39,10 @@ def _quiet_tensorflow() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    import tensorflow as tf
+
+    # its Python-level retracing advice is about TensorFlow's internals, not the user's input
+    tf.get_logger().setLevel("ERROR")
 
 
 def _cmd_validate(args) -> int:

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -92,12 +93,24 @@ def foreign_content(target: Path) -> str | None:
 
 def check_replaceable(target: Path, key: str = "report.out") -> None:
     """A report folder may replace only a report this tool wrote or an empty folder, never user
-    files; and its folder must be writable. Checked before the work, not after it."""
+    files; and its folder must be writable. Checked before the work, not after it, under the
+    swap lock, so another run's swap in progress is never mistaken for foreign content."""
     target = Path(target)
-    if target.is_symlink():
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError):  # no parent yet (nothing to race with), or unreadable
+            stack.enter_context(_folder_lock(target.parent))
+        _check_replaceable_locked(target, key)
+
+
+def _check_replaceable_locked(target: Path, key: str) -> None:
+    try:
+        mode = os.lstat(target).st_mode  # one look: the path may be swapped between two
+    except (FileNotFoundError, NotADirectoryError):  # _check_writable says what is wrong with the parent
+        mode = None
+    if mode is not None and stat.S_ISLNK(mode):
         raise UserError(f"{key}: {target} is a symbolic link; give the folder it points to, or a new folder")
-    if target.exists():
-        if not target.is_dir():
+    if mode is not None:
+        if not stat.S_ISDIR(mode):
             raise UserError(f"{key}: {target} is a file, not a report folder; choose another path")
         why = foreign_content(target)
         if why is not None:
@@ -168,6 +181,15 @@ def _remove(folder: Path) -> None:
         folder.rmdir()
 
 
+def _prune_empty_folders(folder: Path) -> None:
+    for root, dirs, names in os.walk(folder, topdown=False):
+        for name in dirs:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)  # fails, as it should, when the folder is not empty
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -210,6 +232,7 @@ def staged_folder(target: Path):
     try:
         _write_marker(staging, None)  # marked from the start, so a killed run's leftover can be recognized
         yield staging
+        _prune_empty_folders(staging)  # the manifest lists files; an empty folder would look foreign
         _write_marker(staging, [f for f in _files(staging)[0] if f != MARKER])
     except OSError as exc:
         _remove(staging)
@@ -223,7 +246,7 @@ def staged_folder(target: Path):
     with _folder_lock(target.parent), _signals_deferred():
         try:
             if target.exists() or target.is_symlink():
-                check_replaceable(target)  # another process may have put something there meanwhile
+                _check_replaceable_locked(target, "report.out")  # another process may have put something there
                 old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
                 _write_marker(old, None)
                 os.replace(target, old / "report")

@@ -9,7 +9,6 @@ version, so a new wheel or a changed converter gives a new folder, never a stale
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.errors import UserError
+from audit.model import file_sha256
 
 CONVERTER_VERSION = 1   # bump when the conversion changes: cached models are rebuilt
 CLASSES_FILE = "imagenet_classes.txt"
@@ -82,14 +82,6 @@ def imagenet_class_names() -> list[str]:
         if seen[n] > 1:
             names[i] = f"{n} ({i})"
     return names
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cache_root() -> Path:
