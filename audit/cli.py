@@ -143,6 +143,9 @@ def _print_summary(result: dict, out: Path, audit, quiet: bool) -> None:
         evidence = result.get("evidence") or {"mode": "causal"}
         if evidence["mode"] != "causal":
             print(_one_line(f"evidence: {evidence['statement']}"))
+        budget = result["visualization"].get("budget") or {}
+        if budget.get("preview_steps"):  # some classes were only previewed: said, not hidden
+            print(_one_line(f"visualizations: {budget['statement']}"))
         base = result["baseline"]
         if base["state"] == "compared":
             print(_one_line(f"baseline: {base['path']} (model {base['model_name']}, verdict {base['verdict']}): "

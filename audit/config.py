@@ -61,6 +61,9 @@ class TransformSettings:
     rotate: float = 0.0                     # degrees in [-rotate, rotate]
 
 
+# image-steps (one image, one gradient step) of class visualization an audit may spend by default:
+# ~20 min of EfficientNet-Lite0 at 224 px on 2 cores; every model up to ~40 classes x 8 x 128 fits
+DEFAULT_BUDGET = 40_000
 PARAMETERIZATIONS = ("fourier", "pixels")
 TRANSFORM_PRESETS = ("standard", "none")
 DEFAULT_PARAMETERIZATION = "fourier"
@@ -81,6 +84,9 @@ class VisualizeConfig:
     parameterization: str = DEFAULT_PARAMETERIZATION  # "fourier" | "pixels" (audit/visualize/param.py)
     transforms: str | TransformSettings = DEFAULT_TRANSFORMS  # a preset name or explicit settings
     raw_images: int = 1  # per class, from the seed's raw mode, shown beside the others (not evidence)
+    budget: int | None = DEFAULT_BUDGET  # image-steps for all class visualizations (audit/visualize/budget.py)
+    preview_steps: int = 32  # over budget: every class first gets one image of this many steps
+    full_sample: int = 8     # over budget: besides implicated classes, this many sampled ones get the full treatment
 
 
 @dataclass(frozen=True)
@@ -367,9 +373,19 @@ def _visualize(sec: _Section) -> VisualizeConfig:
                                  fix=f"use one of: {', '.join(PARAMETERIZATIONS)}"),
         transforms=_transforms(sec),
         raw_images=sec.get("raw_images", int, 1, check=lambda v: v >= 0, fix="use a whole number >= 0 (0 = none)"),
+        budget=_budget(sec),
+        preview_steps=sec.get("preview_steps", int, 32, check=_within(8, MAX_STEPS),
+                              fix=f"use a whole number from 8 to {MAX_STEPS}"),
+        full_sample=sec.get("full_sample", int, 8, check=lambda v: v >= 0, fix="use a whole number >= 0"),
     )
     sec.finish()
     return out
+
+
+def _budget(sec: _Section) -> int | None:
+    value = sec.get("budget", int, DEFAULT_BUDGET, check=lambda v: v >= 1,
+                    fix="use a whole number of image-steps >= 1, or `null` for no cap")
+    return None if "budget" in sec.data and sec.data["budget"] is None else value  # null: no cap
 
 
 def _transforms(sec: _Section) -> str | TransformSettings:

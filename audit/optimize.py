@@ -107,7 +107,6 @@ def visualize_classes(model: LoadedModel, cfg: VisualizeConfig, progress: bool =
     class_indices = np.array([model.classes.index(n) for n in names], dtype=np.int32)
     R, shape = cfg.restarts, model.input_shape
     jobs = [(c, r) for c in range(len(class_indices)) for r in range(R)]
-    start = np.stack([start_parameters(recipe, cfg.seed, int(class_indices[c]), r) for c, r in jobs])
     targets = np.array([class_indices[c] for c, _ in jobs], dtype=np.int32)
     views = np.stack([view_matrices(recipe, cfg.seed, int(class_indices[c]), r, cfg.steps) for c, r in jobs])
     size = chunk_size(model, cfg.memory_budget_mb, len(jobs))
@@ -122,7 +121,9 @@ def visualize_classes(model: LoadedModel, cfg: VisualizeConfig, progress: bool =
     for lo in range(0, len(jobs), size):
         chunk = np.arange(lo, min(lo + size, len(jobs)))
         idx = chunk  # the chunk's images still being optimized
-        params = tf.constant(start[idx])
+        # drawn per chunk: all of a 1000-class run's starting spectra at once would not fit the budget
+        params = tf.constant(np.stack([start_parameters(recipe, cfg.seed, int(class_indices[jobs[j][0]]), jobs[j][1])
+                                       for j in idx]))
         m, v = tf.zeros_like(params), tf.zeros_like(params)
         trace[idx, 0] = model.forward(render(params))[1].numpy()[np.arange(len(idx)), targets[idx]]
         done = 0

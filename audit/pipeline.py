@@ -33,6 +33,7 @@ from audit.outputs import check_replaceable, staged_folder
 from audit.probes import load_probes, probe_accuracy
 from audit.report import render_all
 from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
+from audit.visualize import budget
 from audit.visualize.recipe import from_config, raw as raw_recipe
 
 CONCEPT_THUMBNAILS = 6
@@ -87,33 +88,51 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return p / p.sum(-1, keepdims=True)
 
 
-def _write_images(out: Path, model: LoadedModel, vis: Visualizations, bank: list[ConceptSet],
-                  negatives: np.ndarray, raw: Visualizations | None) -> tuple[list[dict], dict[str, list[str]]]:
+def _visualize_raw(model: LoadedModel, v, names: list[str], count: int, timer: Timer,
+                   progress: bool) -> Visualizations | None:
+    """The seed's unregularized mode, for the report only (not evidence)."""
+    if not count:
+        return None
+    with timer.stage("visualize raw"):
+        return visualize_classes(model, dataclasses.replace(v, restarts=count, classes=tuple(names)),
+                                 progress=progress, recipe=raw_recipe(model.input_shape))
+
+
+def _class_entry(out: Path, model: LoadedModel, vis: Visualizations, c: int, kind: str) -> dict:
+    """One class's images of one pass (written as PNGs) and what the model makes of them."""
+    idx = int(vis.class_indices[c])
+    paths = []
+    for r in range(vis.images.shape[1]):
+        rel = f"images/classes/{idx:04d}_{kind}{r}.png"
+        save_png(out / rel, vis.images[c, r])
+        paths.append(rel)
+    probs = _softmax(vis.logits[c])
+    return {"images": paths, "target_logit": float(vis.logits[c, :, idx].mean()),
+            "target_probability": float(probs[:, idx].mean()),
+            "logit_trace": [float(v) for v in vis.target_logit_trace[c].mean(0)],
+            "steps_taken": [int(v) for v in vis.steps_taken[c]]}
+
+
+def _write_images(out: Path, model: LoadedModel, vis: Visualizations | None, bank: list[ConceptSet],
+                  negatives: np.ndarray, raw: Visualizations | None,
+                  preview: Visualizations | None) -> tuple[list[dict], dict[str, list[str]]]:
+    """Every class's images: the full treatment where it was given, else the preview."""
     (out / "images" / "classes").mkdir(parents=True)
     (out / "images" / "concepts").mkdir(parents=True)
+    full = {} if vis is None else {int(idx): c for c, idx in enumerate(vis.class_indices)}
     classes = []
-    probs = _softmax(vis.logits)
-    for c, idx in enumerate(vis.class_indices):
-        name = model.classes[idx]
-        paths = []
-        for r in range(vis.images.shape[1]):
-            rel = f"images/classes/{idx:04d}_r{r}.png"
-            save_png(out / rel, vis.images[c, r])
-            paths.append(rel)
-        classes.append({
-            "name": name, "index": int(idx), "images": paths,
-            "target_logit": float(vis.logits[c, :, idx].mean()),
-            "target_probability": float(probs[c, :, idx].mean()),
-            "logit_trace": [float(v) for v in vis.target_logit_trace[c].mean(0)],
-            "steps_taken": [int(v) for v in vis.steps_taken[c]],
-        })
-        if raw is not None:
-            classes[-1]["raw_images"] = []
-            for r in range(raw.images.shape[1]):
-                rel = f"images/classes/{idx:04d}_raw{r}.png"
-                save_png(out / rel, raw.images[c, r])
-                classes[-1]["raw_images"].append(rel)
-            classes[-1]["raw_target_probability"] = float(_softmax(raw.logits[c])[:, idx].mean())
+    for idx in (preview or vis).class_indices:
+        idx = int(idx)
+        entry = {"name": model.classes[idx], "index": idx}
+        if idx in full:
+            entry.update(treatment="full", **_class_entry(out, model, vis, full[idx], "r"))
+            if raw is not None:
+                r = _class_entry(out, model, raw, full[idx], "raw")
+                entry.update(raw_images=r["images"], raw_target_probability=r["target_probability"])
+        else:
+            p = list(preview.class_indices).index(idx)
+            entry.update(treatment="preview", **_class_entry(out, model, preview, p, "preview"))
+        classes.append(entry)
     examples = {}
     for concept in [*bank, ConceptSet("_negatives", negatives, ())]:
         examples[concept.name] = []
@@ -288,15 +307,24 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                                                probe_report["top_prediction_share"])
                 probe_report["sanity"] = note
     recipe = from_config(cfg.visualize, model.input_shape)
-    with timer.stage("visualize"):
-        vis = visualize(model, cfg.model, cfg.concepts.layer, cfg.visualize, cfg.execution, progress, log)
-    raw = None
-    if cfg.visualize.raw_images and not recipe.is_raw:
-        with timer.stage("visualize raw"):  # the seed's unregularized mode, for the report only
-            raw = visualize_classes(model, dataclasses.replace(cfg.visualize, restarts=cfg.visualize.raw_images),
-                                    progress=progress, recipe=raw_recipe(model.input_shape))
-    with timer.stage("score concepts"):
-        scores = score_concepts(model, vis, bank, negatives, cfg.concepts.random_directions, cfg.visualize.seed,
+    v = cfg.visualize
+    raw_n = v.raw_images if not recipe.is_raw else 0
+    names = list(v.classes or model.classes)
+    plan = budget.plan(len(names), v.restarts, v.steps, raw_n, v.budget, v.preview_steps)
+    preview = None
+    if plan.previews:  # too many classes for the budget: one short image each first
+        with timer.stage("visualize preview"):
+            preview = visualize(model, cfg.model, cfg.concepts.layer,
+                                dataclasses.replace(v, restarts=1, steps=plan.preview_steps), cfg.execution,
+                                progress, log)
+        vis = raw = None
+    else:
+        with timer.stage("visualize"):
+            vis = visualize(model, cfg.model, cfg.concepts.layer, v, cfg.execution, progress, log)
+        raw = _visualize_raw(model, v, names, raw_n, timer, progress)
+    class_indices = (preview or vis).class_indices  # every audited class, in the model's order
+    with timer.stage("score concepts"):  # every class scored on the same kind of images
+        scores = score_concepts(model, preview or vis, bank, negatives, cfg.concepts.random_directions, v.seed,
                                 batch_size=batch)
     cutout_source = ["hand" if c is not None else None for c in cutouts]
     auto_notes = {}
@@ -313,11 +341,28 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
     causal = None
     if probes is not None and any(c is not None for c in cutouts):
         with timer.stage("causal test"):
-            causal = causal_scores(model, cutouts, probes.images, negatives, vis.class_indices, cfg.visualize.seed,
+            causal = causal_scores(model, cutouts, probes.images, negatives, class_indices, cfg.visualize.seed,
                                    clean=clean, control=cfg.concepts.control, batch_size=batch)
     with timer.stage("gate"):
         checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
     checks = [c.to_dict() for c in checks]
+    wanted, implicated, sampled = [], [], []
+    if plan.previews:  # the full treatment where a test points, and for a seeded sample, while the budget lasts
+        wanted = budget.implicated_classes(checks)
+        implicated, sampled = budget.choose_full(plan, names, wanted, v.full_sample, v.seed,
+                                                 v.restarts * v.steps + raw_n * v.steps)
+        full = [n for n in names if n in set(implicated) | set(sampled)]
+        if full:
+            with timer.stage("visualize"):
+                vis = visualize(model, cfg.model, cfg.concepts.layer, dataclasses.replace(v, classes=tuple(full)),
+                                cfg.execution, progress, log)
+            raw = _visualize_raw(model, v, full, raw_n, timer, progress)
+    spent = sum(int(x.steps_taken.sum()) for x in (preview, vis, raw) if x is not None)
+    budget_record = {"image_steps": v.budget, "full_cost": plan.full_cost, "spent": spent,
+                     "preview_steps": plan.preview_steps, "full_sample": v.full_sample,
+                     "implicated": implicated, "sampled": sampled,
+                     "statement": budget.statement(plan, len(names), wanted, implicated,
+                                                   sampled, spent)}
     # per concept, kept with the other timings (not deterministic); JUnit durations come from them
     concept_seconds = {f"score concept: {name}": round(float(sec), 3) for name, sec in zip(scores.concepts, scores.seconds)}
     with staged_folder(out) as staging:
@@ -326,11 +371,11 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             with timer.stage("layer gallery"):
                 gallery = layer_gallery(model, cfg.layer_gallery, staging)
         with timer.stage("write images"):
-            classes, examples = _write_images(staging, model, vis, bank, negatives, raw)
+            classes, examples = _write_images(staging, model, vis, bank, negatives, raw, preview)
             cutout_images = _write_cutouts(staging, bank, cutouts, cutout_source)
             if causal is not None:
                 _write_paste_examples(staging, model, checks, causal, cutouts, probes.images, negatives,
-                                      vis.class_indices, [c.name for c in bank], cfg.visualize.seed,
+                                      class_indices, [c.name for c in bank], cfg.visualize.seed,
                                       cfg.concepts.control)
         result = {
             "schema_version": SCHEMA_VERSION,
@@ -359,6 +404,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                                    "total_variation": cfg.visualize.total_variation},
                 **recipe.describe(),
                 "raw_images": 0 if raw is None else cfg.visualize.raw_images,
+                "budget": budget_record,
                 "classes": classes,
             },
             "concepts": {

@@ -41,6 +41,10 @@ MEANINGS = {
     "raw_images": "The seed's raw mode (pixels climbed directly, no transforms, no penalty), shown for "
                   "comparison only: on small networks it shows the cues most plainly, on large ones it "
                   "finds high-frequency patterns only the model reads. Evidence uses the other images.",
+    "preview": "A short visualization (one image, visualize.preview_steps steps), given to every class when the "
+               "full treatment of all classes would exceed visualize.budget; the concept-in-visualization "
+               "statistic compares these previews across all classes. Classes a test implicates get the full "
+               "treatment.",
 }
 
 

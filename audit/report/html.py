@@ -46,6 +46,11 @@ def gallery_thumbnails_per_class(n_classes: int, restarts: int) -> int:
     return max(1, min(restarts, GALLERY_THUMBNAIL_BUDGET // max(n_classes, 1)))
 
 
+def _gallery_order(classes: list[dict]) -> list[dict]:
+    """Classes with the full treatment first (where a test pointed), previews after; stable."""
+    return sorted(classes, key=lambda c: c.get("treatment") == "preview")
+
+
 def render(result: dict, folder: Path) -> str:
     folder = Path(folder)
     by_pair = {(c["class_name"], c["concept"]): c for c in result["checks"]}
@@ -74,7 +79,7 @@ def render(result: dict, folder: Path) -> str:
         return _ENV.get_template("report.html.j2").render(
             r=result, classes=classes, concepts=concepts, by_pair=by_pair, thumbs=thumbs, cell_color=_cell_color,
             config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
-            finding_images=FINDING_IMAGES,
+            finding_images=FINDING_IMAGES, gallery=_gallery_order(result["visualization"]["classes"]),
             causal=any(c.get("causal_flip") is not None for c in result["checks"]))
 
     html = page(None)

@@ -72,9 +72,14 @@ def render(result: dict, folder: Path) -> str:
     evidence = result.get("evidence") or {"mode": "causal"}
     props = ET.Element("properties")  # JUnit wants properties first and system-out last
     ET.SubElement(props, "property", name="evidence", value=evidence["mode"])
+    budget = result["visualization"].get("budget") or {}
+    ET.SubElement(props, "property", name="visualizations",
+                  value="previews" if budget.get("preview_steps") else "full")
     suite.insert(0, props)
-    if evidence["mode"] != "causal":
-        ET.SubElement(suite, "system-out").text = xml_safe("EVIDENCE: " + evidence["statement"])
+    notes = ([f"EVIDENCE: {evidence['statement']}"] if evidence["mode"] != "causal" else []) + \
+        ([f"VISUALIZATIONS: {budget['statement']}"] if budget.get("preview_steps") else [])
+    if notes:
+        ET.SubElement(suite, "system-out").text = xml_safe("\n".join(notes))
     return serialize(suites)
 
 

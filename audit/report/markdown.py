@@ -46,6 +46,9 @@ def render(result: dict, folder: Path) -> str:
     evidence = result.get("evidence") or {"mode": "causal"}
     if evidence["mode"] != "causal":
         lines += [f"**Evidence:** {md(evidence['statement'])}", ""]
+    budget = result["visualization"].get("budget") or {}
+    if budget.get("preview_steps"):
+        lines += [f"**Visualizations:** {md(budget['statement'])}", ""]
     probes = result["concepts"].get("probes")
     if probes and probes.get("accuracy") is not None:
         worst = sorted(probes["classes"], key=lambda c: c["accuracy"])[:3]
