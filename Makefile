@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-recognizability bench-memory bench-retrain check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-recognizability bench-memory bench-retrain bench-scale check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -69,6 +69,11 @@ bench-validity: $(STAMP)
 # Peak RSS of an audit of EfficientNet-Lite0 at memory budgets, and the model's own footprint (~15 min).
 bench-memory: $(STAMP)
 	$(BIN)/python benchmarks/memory/bench.py
+
+# A 1000-class real-network audit through the CLI (EfficientNet-Lite0, 5 concepts, probes): 10/100/1000
+# classes, local and on a local Ray instance with 1 and 2 workers (~1.5 hours on 2 cores).
+bench-scale: $(STAMP) system-deps
+	$(BIN)/python benchmarks/scale/run.py
 
 # Honest retrains of the demo models vs new shortcuts: what the baseline tolerances rest on
 # (about 1 hour on 2 cores for training, cached in benchmarks/.cache/retrain).
