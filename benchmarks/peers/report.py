@@ -42,7 +42,8 @@ def markdown(r: dict) -> str:
     for name, row in rows.items():
         label = row.get("label", name)
         if "error" in row:
-            lines.append(f"| {label} | | | error: …{row['error'][-200:]} | | | | | | |")
+            error = row["error"] if len(row["error"]) <= 200 else "…" + row["error"][-200:]
+            lines.append(f"| {label} | | | error: {error} | | | | | | |")
             continue
         by = row["by_steps"]
         acc = " ; ".join(f"{by[str(s)]['top1']:.2f} / {by[str(s)]['top5']:.2f}" if str(s) in by else "–"
