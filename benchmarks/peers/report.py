@@ -21,6 +21,12 @@ def _fmt(x, spec: str) -> str:
     return "–" if x is None else format(x, spec)
 
 
+def _steps(summary: dict) -> str:
+    mid = summary.get("recognizable_mid_schedule_at")
+    return _fmt(summary.get("steps_to_recognizable"), "d") + (
+        f" (recognizable at step {mid} of its schedule, not at its end)" if mid else "")
+
+
 def markdown(r: dict) -> str:
     m, snaps, rows = r["machine"], r["snapshots"], r["settings"]
     base = rows.get(BASE, {})
@@ -37,13 +43,13 @@ def markdown(r: dict) -> str:
         f"{r.get('seconds', 0) / 60:.0f} min.", "",
         "| tool, setting | version | image px | ms / image-step | x engine | Lite2 top-1 / top-5 at "
         + " / ".join(map(str, snaps)) + " steps | Lite0 own top-1 (last) | steps to recognizable | "
-        "s to recognizable | x engine |",
-        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+        "s to recognizable | x engine | 1-min load at start |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for name, row in rows.items():
         label = row.get("label", name)
         if "error" in row:
             error = row["error"] if len(row["error"]) <= 200 else "…" + row["error"][-200:]
-            lines.append(f"| {label} | | | error: {error} | | | | | | |")
+            lines.append(f"| {label} | | | error: {error} | | | | | | | |")
             continue
         by = row["by_steps"]
         acc = " ; ".join(f"{by[str(s)]['top1']:.2f} / {by[str(s)]['top5']:.2f}" if str(s) in by else "–"
@@ -53,9 +59,10 @@ def markdown(r: dict) -> str:
         lines.append(
             f"| {label}{f' ({n} classes)' if n != len(r['classes']) else ''} | {row['library_version']} | {size} | "
             f"{row['ms_per_image_step']:.1f} | {_ratio(row['ms_per_image_step'], base.get('ms_per_image_step'))} | "
-            f"{acc} | {by[str(r['steps'])]['own_top1']:.2f} | {_fmt(row['steps_to_recognizable'], 'd')} | "
+            f"{acc} | {by[str(r['steps'])]['own_top1']:.2f} | {_steps(row)} | "
             f"{_fmt(row['seconds_to_recognizable'], '.1f')} | "
-            f"{_ratio(row['seconds_to_recognizable'], base.get('seconds_to_recognizable'))} |")
+            f"{_ratio(row['seconds_to_recognizable'], base.get('seconds_to_recognizable'))} | "
+            f"{row.get('load_average_at_start', float('nan')):.1f} |")
     lines += ["", f"On MaCo's {len(maco)} classes only ({', '.join(maco)}): steps / s to recognizable",
               "", "| tool, setting | top-5 at " + " / ".join(map(str, snaps)) + " | steps | s |", "|---|---|---:|---:|"]
     positions = r["maco_class_positions"]
@@ -66,7 +73,7 @@ def markdown(r: dict) -> str:
         pick = slice(None) if name == "xplique-maco" else positions
         top5 = " / ".join(f"{np.mean(np.array(row['by_steps'][str(s)]['rank'])[pick] < 5):.2f}"
                           if str(s) in row["by_steps"] else "–" for s in snaps)
-        lines.append(f"| {row.get('label', name)} | {top5} | {_fmt(sub.get('steps_to_recognizable'), 'd')} | "
+        lines.append(f"| {row.get('label', name)} | {top5} | {_steps(sub)} | "
                      f"{_fmt(sub.get('seconds_to_recognizable'), '.1f')} |")
     if "max_abs_logit_diff" in check:
         lines += ["", f"Same network on both sides: the peer venv's Keras loads the same .keras file; logits of two "

@@ -7,7 +7,7 @@ One run, every tool/setting in its own child process, one after the other: Lite0
 0..255) makes one image per class for a fixed list of ImageNet classes (the recognizability
 benchmark's class list: its 12 named classes, then classes drawn with seed 0 when --classes > 12;
 MaCo, one class per run and 32 crops a step, gets every k-th of them), keeping the image at steps
-32, 64, 128 and 256 (the engine also at 16); EfficientNet-Lite2 (trained independently, 260 px)
+32, 64, 128 and 256; EfficientNet-Lite2 (trained independently, 260 px)
 judges every snapshot: top-1 / top-5 accuracy of the intended class (benchmarks/recognizability/run.py's
 measure). The audit engine runs in the project's venv (audit/optimize.py + audit/visualize/: the
 default recipe, Fourier + standard transforms, and the raw mode); the peers run in their own venv
@@ -19,8 +19,10 @@ Definitions (per setting):
   image, 32 crops, per update). Measured inside the long run itself.
 * recognizable at s steps: Lite2 puts the target class in its top 5 for >= 80% of the classes
   (RECOGNIZABLE_TOP5) on the images after s steps, judged as 8-bit images (what a user saves).
-* steps to recognizable: the first checkpoint (32, 64, 128, 256; the engine also 16) that is
-  recognizable, else none.
+* steps to recognizable: the first checkpoint (32, 64, 128, 256) that is recognizable, else none.
+  MaCo's checkpoints before its last are part-way through a schedule set by nb_steps, not what a
+  run of that many steps returns: for it only the last counts (the first recognizable checkpoint
+  is reported apart, as recognizable_mid_schedule_at).
 * seconds to recognizable: steps x ms per image-step: the machine time one class's image costs at
   the batch's throughput (a user visualizing N classes waits about N times that).
 
@@ -49,9 +51,10 @@ HERE = Path(__file__).resolve().parent
 CACHE = ROOT / "benchmarks" / ".cache" / "peers"
 RESULTS = ROOT / "benchmarks" / "results"
 SNAPSHOTS = (32, 64, 128, 256)
-# the engine syncs with the host every 16 steps, so its 16-step image comes free; the peers' images are
-# far from recognizable at 32 steps (Lite2 top-5 <= 17% in the 2026-11-25 run), so they are not kept at 16
-ENGINE_SNAPSHOTS = (16, *SNAPSHOTS)
+# settings whose schedule depends on the number of steps (MaCo's crop size falls from 50% to 5% over
+# nb_steps): an image part-way through is not what a user running that many steps gets, so only
+# the last checkpoint counts for "steps to recognizable"
+SCHEDULED = ("xplique-maco",)
 RECOGNIZABLE_TOP5 = 0.8
 ENGINE = {"engine-default": {}, "engine-raw": {"parameterization": "pixels", "transforms": "none"}}
 PEERS = ("tf-keras-vis", "xplique-fourier", "xplique-fourier-224", "xplique-maco")
@@ -88,7 +91,7 @@ def child_engine(setting: str, targets: list[int], steps: int, out: Path) -> Non
 
     def on_sync(done, jobs, images):  # every SYNC_EVERY steps of the chunk still running
         stamps.append((time.perf_counter(), done, len(jobs)))
-        if done in ENGINE_SNAPSHOTS or done == steps:
+        if done in SNAPSHOTS or done == steps:
             snaps.setdefault(done, np.zeros((len(names),) + images.shape[1:], np.uint8))[jobs] = \
                 (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8)
 
@@ -147,7 +150,7 @@ def cache_key(setting: str, targets: list[int], steps: int) -> str:
 
 def make(setting: str, targets: list[int], steps: int, peer_py: str | None) -> dict:
     out = CACHE / f"{cache_key(setting, targets, steps)}.npz"
-    wanted = {s for s in (ENGINE_SNAPSHOTS if setting in ENGINE else SNAPSHOTS) if s <= steps} | {steps}
+    wanted = {s for s in SNAPSHOTS if s <= steps} | {steps}
     if out.exists() and out.with_suffix(".json").exists():
         cached = json.loads(out.with_suffix(".json").read_text())
         if wanted <= set(cached["snapshots"]):
@@ -226,21 +229,31 @@ def judge_all(rows: dict, targets: list[int]) -> None:
                 row["by_steps"][str(s)] = {"top1": float(np.mean(rank == 0)), "top5": float(np.mean(rank < 5)),
                                            "rank": rank.tolist(), "own_top1": float(np.mean(own == 0)),
                                            "judge_top1_names": [judge.classes[i] for i in top]}
-        row.update(summary(row))
 
 
 def summary(row: dict, subset: list[int] | None = None) -> dict:
     """Steps and seconds to recognizable (module docstring), over all the row's classes or the
     positions `subset` of them."""
     first = None
-    for s in sorted(int(k) for k in row["by_steps"]):
+    checkpoints = sorted(int(k) for k in row["by_steps"])
+    for s in checkpoints:
         rank = np.array(row["by_steps"][str(s)]["rank"])
         rank = rank[subset] if subset is not None else rank
         if np.mean(rank < 5) >= RECOGNIZABLE_TOP5:
             first = s
             break
+    if row.get("setting") in SCHEDULED and first != checkpoints[-1]:
+        return {"steps_to_recognizable": None, "seconds_to_recognizable": None, "recognizable_mid_schedule_at": first}
     seconds = first * row["ms_per_image_step"] / 1000 if first else None
     return {"steps_to_recognizable": first, "seconds_to_recognizable": seconds}
+
+
+def summarize(result: dict) -> None:
+    for setting, row in result["settings"].items():
+        if "by_steps" in row:
+            row.update(summary(row))
+            if setting != "xplique-maco":  # every setting on MaCo's classes too
+                row["on_maco_classes"] = summary(row, result["maco_class_positions"])
 
 
 def main(argv=None) -> int:
@@ -261,8 +274,10 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(HERE))
     from report import write
 
-    if args.render:
-        write(json.loads(args.out.read_text()), args.out)
+    if args.render:  # the definitions may have changed since the run: recompute what derives from the judging
+        result = json.loads(args.out.read_text())
+        summarize(result)
+        write(result, args.out)
         return 0
 
     started = time.perf_counter()
@@ -276,7 +291,7 @@ def main(argv=None) -> int:
     peer_py, peer_line = peers_python()
     print(peer_line, flush=True)
     result = {"date": dt.date.today().isoformat(), "machine": machine(), "peer_venv": peer_line,
-              "classes": classes, "targets": targets, "steps": args.steps, "snapshots": list(ENGINE_SNAPSHOTS),
+              "classes": classes, "targets": targets, "steps": args.steps, "snapshots": list(SNAPSHOTS),
               "recognizable_top5": RECOGNIZABLE_TOP5, "maco_class_positions": maco_positions,
               "logits_check": logits_check(peer_py), "settings": {}}
     print("logits check:", result["logits_check"], flush=True)
@@ -290,9 +305,7 @@ def main(argv=None) -> int:
                                 f"{row['ms_per_image_step']:.1f} ms/image-step, {row['seconds']:.0f} s"
                                 f"{' (cached)' if row.get('cached') else ''}"), flush=True)
     judge_all(result["settings"], targets)
-    for setting, row in result["settings"].items():  # every setting on MaCo's classes too
-        if "by_steps" in row and setting != "xplique-maco":
-            row["on_maco_classes"] = summary(row, maco_positions)
+    summarize(result)
     result["seconds"] = time.perf_counter() - started
     write(result, args.out)
     print(args.out.with_suffix(".md").read_text())
