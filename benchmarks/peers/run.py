@@ -106,7 +106,8 @@ def child_engine(setting: str, targets: list[int], steps: int, out: Path) -> Non
     np.savez_compressed(out, **{f"step{s}": a for s, a in sorted(snaps.items())})
     from importlib.metadata import version
     out.with_suffix(".json").write_text(json.dumps({
-        "setting": setting, "library": "audit", "library_version": version("keras-shortcut-audit"), "tensorflow": tf.__version__,
+        "setting": setting, "library": "audit", "library_version": version("keras-shortcut-audit"),
+        "tensorflow": tf.__version__,
         "targets": targets, "steps": steps, "snapshots": sorted(snaps), "ms_per_image_step": float(np.median(laps)),
         "ms_laps_quartiles": np.percentile(laps, [25, 50, 75]).round(2).tolist(), "seconds": seconds,
         "image_size": list(model.input_shape[:2]), "load_average_at_start": load,
@@ -163,7 +164,8 @@ def make(setting: str, targets: list[int], steps: int, peer_py: str | None) -> d
     elif peer_py is None:
         return {"error": "no peer venv"}
     else:
-        row = run_child([str(HERE / "peer.py"), "--setting", setting, "--model", str(lite_path("efficientnet-lite0")), "--targets",
+        model = lite_path("efficientnet-lite0")
+        row = run_child([str(HERE / "peer.py"), "--setting", setting, "--model", str(model), "--targets",
                          ",".join(map(str, targets)), "--steps", str(steps),
                          "--snapshots", ",".join(map(str, SNAPSHOTS))], tmp, python=peer_py)
     if "error" in row:  # nothing half-written stays in the cache
