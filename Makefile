@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-recognizability bench-memory bench-retrain bench-scale check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-recognizability bench-memory bench-retrain bench-scale bench-peers check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -89,6 +89,12 @@ check-deps: $(STAMP)
 # on 2 cores; images cached in benchmarks/.cache/recognizability per setting and code version).
 bench-recognizability: $(STAMP)
 	$(BIN)/python benchmarks/recognizability/run.py
+
+# Time to a recognizable image on EfficientNet-Lite0: the engine (default and raw) vs tf-keras-vis and
+# xplique (Fourier, MaCo), judged by Lite2 at 32/64/128/256 steps (~45 min on 2 cores; per-setting
+# images cached in benchmarks/.cache/peers; the peers' venv is made on first use, ~2 min).
+bench-peers: $(STAMP)
+	nice -n 10 $(BIN)/python benchmarks/peers/run.py
 
 clean:
 	rm -rf reports/demo reports/demo_control reports/demo_imagenet .pytest_cache
