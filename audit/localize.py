@@ -26,13 +26,14 @@ MIN_COVER = 0.005          # below this an example shows no concept the model se
 BATCH = 32
 
 
-def _feature_maps(model: LoadedModel, images: np.ndarray) -> np.ndarray:
+def _feature_maps(model: LoadedModel, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """Concept-layer maps, `batch` images per compiled forward call (an eager call would keep every
+    layer's output: on EfficientNet-Lite0, 32 images held 2 GB more than the budget allowed)."""
     import tensorflow as tf
 
     out = []
-    for i in range(0, len(images), BATCH):
-        f = model.forward(tf.constant(images[i:i + BATCH], tf.float32))[0].numpy()
-        out.append(f)
+    for i in range(0, len(images), batch):
+        out.append(model.predict(tf.constant(images[i:i + batch], tf.float32))[0].numpy())
     return np.concatenate(out).astype(np.float64)
 
 
@@ -50,8 +51,8 @@ def _smooth(alpha: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([gaussian_filter(a, sigma) for a in alpha]) if sigma > 0 else alpha
 
 
-def _standardizer(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray):
-    ex, neg = _feature_maps(model, examples), _feature_maps(model, negatives)
+def _standardizer(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, batch: int = BATCH):
+    ex, neg = _feature_maps(model, examples, batch), _feature_maps(model, negatives, batch)
     if ex.ndim != 4:
         raise ValueError("the concept layer has no spatial map")
     flat_neg = neg.reshape(-1, neg.shape[-1])
@@ -62,9 +63,10 @@ def _standardizer(model: LoadedModel, examples: np.ndarray, negatives: np.ndarra
     return z_ex, z_neg, mu, sd, direction
 
 
-def concept_maps(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def concept_maps(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, batch: int = BATCH
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-position concept scores of the examples (n, h, w) and of the negatives (m, h, w)."""
-    z_ex, z_neg, _, _, direction = _standardizer(model, examples, negatives)
+    z_ex, z_neg, _, _, direction = _standardizer(model, examples, negatives, batch)
     return z_ex @ direction, z_neg @ direction
 
 
@@ -85,20 +87,20 @@ def gradient_maps(model: LoadedModel, examples: np.ndarray, negatives: np.ndarra
     return np.concatenate(out).astype(np.float64)
 
 
-def auto_cutouts(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, method: str = "feature_map"
-                 ) -> np.ndarray:
+def auto_cutouts(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, method: str = "feature_map",
+                 batch: int = BATCH) -> np.ndarray:
     """(n, H, W, ch + 1) RGBA cutouts of the concept, from its examples (n, H, W, ch) in [0, 1].
     Examples where the model sees nothing of the concept are left out; raises ValueError when
     the concept layer has no spatial map or no example shows the concept."""
-    alpha = auto_alphas(model, examples, negatives, method)
+    alpha = auto_alphas(model, examples, negatives, method, batch)
     keep = alpha.mean((1, 2)) >= MIN_COVER
     if not keep.any():
         raise ValueError("no example image shows the concept at the concept layer")
     return np.concatenate([examples[keep], alpha[keep, ..., None]], -1).astype(np.float32)
 
 
-def auto_alphas(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, method: str = "feature_map"
-                ) -> np.ndarray:
+def auto_alphas(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, method: str = "feature_map",
+                batch: int = BATCH) -> np.ndarray:
     """(n, H, W) soft alpha of the concept in each example (see the module docstring)."""
     H, W = examples.shape[1:3]
     if method == "gradient":
@@ -107,7 +109,7 @@ def auto_alphas(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray,
         top = g.reshape(len(g), -1).max(1)[:, None, None]
         alpha = np.clip((g - base) / np.maximum(top - base, 1e-12), 0.0, 1.0)
     else:
-        ex_map, neg_map = concept_maps(model, examples, negatives)
+        ex_map, neg_map = concept_maps(model, examples, negatives, batch)
         floor = np.percentile(neg_map, BACKGROUND_QUANTILE)
         top = ex_map.reshape(len(ex_map), -1).max(1)
         soft = np.clip((ex_map - floor) / np.maximum(top - floor, 1e-12)[:, None, None], 0.0, 1.0)

@@ -334,7 +334,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                 if cutouts[k] is not None:
                     continue
                 try:
-                    cutouts[k] = auto_cutouts(model, concept.images, negatives)
+                    cutouts[k] = auto_cutouts(model, concept.images, negatives, batch=batch)
                     cutout_source[k] = "auto"
                 except ValueError as exc:  # no spatial concept layer, or nothing found: no causal test
                     auto_notes[concept.name] = str(exc)

@@ -123,10 +123,14 @@ def write_config(n: int, backend: str, workers: int, model: Path, data: Path, ba
     return path
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Summed VmRSS of `root` and all its descendants, from /proc."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_usage(root: int) -> tuple[float, float]:
+    """(summed VmRSS in MB, summed CPU seconds) of `root` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -138,12 +142,18 @@ def _tree_rss_mb(root: int) -> float:
         pid, ppid = int(entry), int(fields.get("PPid", "0").strip() or 0)
         children.setdefault(ppid, []).append(pid)
         rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0] or 0)
-    total, stack = 0, [root]
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu[pid] = (int(stat[11]) + int(stat[12])) / TICKS  # utime + stime
+        except (OSError, IndexError, ValueError):
+            pass
+    total, seconds, stack = 0, 0.0, [root]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        seconds += cpu.get(pid, 0.0)
         stack.extend(children.get(pid, []))
-    return total / 1024
+    return total / 1024, seconds
 
 
 def run_one(config: Path) -> dict:
@@ -151,11 +161,13 @@ def run_one(config: Path) -> dict:
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "audit", "run", str(config), "--out", str(report), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0.0]
+    peak, cpu = [0.0], [0.0]
+    load_before = os.getloadavg()[0]
 
     def watch():
         while proc.poll() is None:
-            peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
+            rss, seconds = _tree_usage(proc.pid)
+            peak[0], cpu[0] = max(peak[0], rss), max(cpu[0], seconds)  # a worker that exits keeps its last count
             time.sleep(0.5)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -163,7 +175,10 @@ def run_one(config: Path) -> dict:
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
     watcher.join()
+    # the machine is shared: the CPU time the run got, and the load around it, say how fair the wall time is
     row = {"config": config.stem, "exit_code": proc.returncode, "wall_s": round(wall, 1),
+           "cpu_s": round(cpu[0], 1), "cores_used": round(cpu[0] / wall, 2),
+           "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
            "peak_rss_mb": round(peak[0]), "stdout": stdout.strip()[-400:]}
     if proc.returncode not in (0, 1):
         row["error"] = stderr.strip()[-800:]
@@ -197,15 +212,16 @@ def write_markdown(result: dict, path: Path) -> None:
     lines = [f"# Scale benchmark ({result['date']}, {result['machine']})", "",
              "EfficientNet-Lite0 at 224 px, 5 concepts, 100 probes, default visualization settings "
              "(`make bench-scale`).", "",
-             "| classes | backend | wall | image-steps | full treatment | peak RSS (tree) | verdict | report |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| classes | backend | wall | CPU time (cores used) | image-steps | full treatment | peak RSS (tree) | verdict | report |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
         if "error" in r:
-            lines.append(f"| {r['config']} | | failed (exit {r['exit_code']}) | | | | | |")
+            lines.append(f"| {r['config']} | | failed (exit {r['exit_code']}) | | | | | | |")
             continue
         n, backend = r["config"].split("_", 1)
         lines.append(f"| {n} | {backend.replace('local1', 'local').replace('ray', 'ray x')} | "
-                     f"{r['wall_s'] / 60:.1f} min | {r['image_steps']:,} | {r['full_treatment']} | "
+                     f"{r['wall_s'] / 60:.1f} min | {r.get('cpu_s', 0) / 60:.1f} min ({r.get('cores_used', 'n/a')}) | "
+                     f"{r['image_steps']:,} | {r['full_treatment']} | "
                      f"{r['peak_rss_mb']:,} MB | {r['verdict']} | {r['report_mb']} MB |")
     if result["projection"]:
         lines += ["", "Projection of the 1000-class audit on N machines (sharded stages / N):", "",
