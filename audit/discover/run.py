@@ -11,7 +11,7 @@ import numpy as np
 from audit import stats
 from audit.causal import CausalScores, causal_scores, log_probs, paste
 from audit.discover import regions
-from audit.discover.contributions import class_contributions
+from audit.discover.contributions import class_contributions, mean_gradient
 from audit.discover.maximize import pattern_model
 from audit.discover.patterns import decompose
 from audit.discover.settings import DiscoverConfig, Level
@@ -37,27 +37,12 @@ class Discovery:
     level: str = "review"
 
 
-def _gradients(model: LoadedModel, images: np.ndarray, class_index: int, batch_size: int) -> np.ndarray:
-    import tensorflow as tf
-
-    total = None
-    for i in range(0, len(images), batch_size):
-        x = tf.constant(images[i:i + batch_size], tf.float32)
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(x)
-            features, logits = model.forward(x)
-            target = tf.reduce_sum(logits[:, class_index])
-        g = tape.gradient(target, features).numpy().sum(0)
-        total = g if total is None else total + g
-    return (total / len(images)).astype(np.float32)
-
-
 def discover_class(model: LoadedModel, images: np.ndarray, class_index: int, cfg: DiscoverConfig,
                    grad_batch: int) -> list[Discovery]:
     """The patterns of one class on its own probe images (n, H, W, ch)."""
     contributions = class_contributions(model, images, class_index, grad_batch)
     found = decompose(contributions, cfg.patterns)
-    gradient = _gradients(model, images, class_index, grad_batch)
+    gradient = mean_gradient(model, images, class_index, grad_batch)
     size = images.shape[1:3]
     out = []
     for j in range(found.weights.shape[1]):
@@ -83,7 +68,14 @@ def pattern_scores(model: LoadedModel, patterns: list[Discovery], images: np.nda
                            for i in range(0, len(images), batch)])
 
 
-def removal_test(model: LoadedModel, patterns: list[Discovery], fill: np.ndarray, seed: int, batch: int) -> None:
+def fill_source(probes: np.ndarray, labels: np.ndarray, negatives: np.ndarray | None, class_index: int) -> np.ndarray:
+    """What a control paste for this class is filled with: the unrelated images, or without them
+    the probes of the other classes (never the class's own images)."""
+    return probes[labels != class_index] if negatives is None else negatives
+
+
+def removal_test(model: LoadedModel, patterns: list[Discovery], probes: np.ndarray, labels: np.ndarray,
+                 negatives: np.ndarray | None, seed: int, batch: int) -> None:
     """Set each pattern's `kept`: among the probes it was cut out of that the model puts in the
     class, the share still put there once the region is filled with an unrelated image (the
     insertion test's control paste, applied to the class's own image). The class's object
@@ -93,6 +85,7 @@ def removal_test(model: LoadedModel, patterns: list[Discovery], fill: np.ndarray
         if not len(d.cutouts):
             continue
         images, alpha = d.cutouts[..., :-1], d.cutouts[..., -1:]
+        fill = fill_source(probes, labels, negatives, d.class_index)
         rng = np.random.default_rng([seed, 17, d.class_index, d.pattern])
         filled = paste(images, fill[rng.integers(0, len(fill), len(images))], alpha)
         before = log_probs(model, images, batch).argmax(1) == d.class_index
@@ -109,7 +102,7 @@ def insertion_test(model: LoadedModel, patterns: list[Discovery], probes: np.nda
         if not len(d.cutouts):
             continue
         others = labels != d.class_index
-        source = probes[others] if fill is None else fill
+        source = fill_source(probes, labels, fill, d.class_index)
         scores: CausalScores = causal_scores(
             model, [d.cutouts], probes[others], source, np.array([d.class_index]), seed + d.pattern,
             clean=None if clean is None else clean[others], control="mask", batch_size=batch)

@@ -4,6 +4,7 @@ mapping. Parsed with the config module's own section reader, so errors name file
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Level:
 
 @dataclass(frozen=True)
 class DiscoverConfig:
+    probes: Path | None = None   # class sub-folders from the training distribution (default: concepts.probes)
     patterns: int = 3            # per class
     examples: int = 6            # top probe images shown (and promoted) per pattern
     cutout_images: int = 12      # top probe images cut out per pattern and pasted by the insertion test
@@ -44,6 +46,7 @@ def parse_discover(top) -> DiscoverConfig | None:
                        fix=f"use a whole number from {low} to {high}")
 
     out = DiscoverConfig(
+        probes=sec.path_value("probes", required=False, must="dir"),
         patterns=whole("patterns", 3, 1, 10),
         examples=whole("examples", 6, 4, 50),
         cutout_images=whole("cutout_images", 12, 2, 200),
