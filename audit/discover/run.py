@@ -30,6 +30,7 @@ class Discovery:
     example_weights: np.ndarray   # (e,) its contribution to the logit there (logit units)
     cutouts: np.ndarray           # (m, H, W, ch + 1) RGBA: the region cut out of the top probes
     kept: float                   # share of its (correctly predicted) source probes still in the class without it
+    overlap: float                # cosine between its map and the rest of the class's evidence, on its top probes
     gradient: np.ndarray = field(repr=False)   # (h, w, D) mean d logit / d feature, for its visualization
     component: np.ndarray = field(repr=False)  # (D,)
     causal: dict | None = None    # flip, flip_control, effect, logp_rise, shift, p, p_adjusted, pastes
@@ -50,12 +51,15 @@ def discover_class(model: LoadedModel, images: np.ndarray, class_index: int, cfg
         top = order[:max(cfg.examples, cfg.cutout_images)]
         alpha = regions.alphas(found.maps[top, j], size)
         shown = top[:cfg.examples]
+        mine = found.maps[top, j].reshape(len(top), -1)
+        rest = found.maps[top].sum(1).reshape(len(top), -1) - mine
+        cosine = (mine * rest).sum(1) / np.maximum(np.linalg.norm(mine, axis=1) * np.linalg.norm(rest, axis=1), 1e-12)
         out.append(Discovery(
             class_index=int(class_index), pattern=j + 1, share=float(found.share[j]),
             example_images=images[shown], example_alphas=alpha[:len(shown)],
             example_weights=found.weights[shown, j], cutouts=regions.cutouts(images[top[:cfg.cutout_images]],
                                                                             alpha[:cfg.cutout_images]),
-            kept=float("nan"), gradient=gradient, component=found.components[j]))
+            kept=float("nan"), overlap=float(cosine.mean()), gradient=gradient, component=found.components[j]))
     return out
 
 
