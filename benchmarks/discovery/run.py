@@ -68,7 +68,7 @@ def discover(model: Path, arch: str, probes: Path, seed: int) -> dict:
         lo, hi = validity.INPUT_RANGE[arch]
         bank = validity.write_bank()
         cmd = [sys.executable, "-m", "audit", "discover", "--model", str(model), "--probes", str(probes),
-               "--classes-file", str(classes), "--input-range", f"{lo:g},{hi:g}", "--negatives",
+               "--classes-file", str(classes), f"--input-range={lo:g},{hi:g}", "--negatives",
                str(bank / "_negatives"), "--seed", str(seed), "--out", str(out), "--quiet"]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
