@@ -116,7 +116,8 @@ def discovery_record(run: DiscoveryRun, cfg) -> dict:
     return {"probes": {"path": str(run.probes_path), "count": len(run.probes.images)},
             "control_fill": "negatives" if run.negatives is not None else "other classes' probes",
             "patterns_per_class": cfg.patterns, "skipped_classes": run.skipped,
-            "levels": {"warn": vars(cfg.warn), "fail": None if cfg.fail is None else vars(cfg.fail),
+            "levels": {"warn": None if cfg.warn is None else vars(cfg.warn),
+                       "fail": None if cfg.fail is None else vars(cfg.fail),
                        "min_kept": cfg.min_kept}}
 
 

@@ -109,6 +109,14 @@ def evaluate(model_info: dict, result: dict, images: np.ndarray, masks: dict) ->
     return rows
 
 
+def opt_in_warn(r: dict) -> bool:
+    """The opt-in `discover.warn` rule with its documented defaults (gate.causal's warn line, min_kept
+    0.5), recomputed from each pattern's statistics: the default settings leave every pattern at review."""
+    p, kept = r["causal_p_adjusted"], r["kept_without"]
+    return (p is not None and p <= 0.05 and kept is not None and kept >= 0.5
+            and ((r["causal_effect"] or 0.0) >= 0.05 or (r["causal_shift"] or 0.0) >= 0.35))
+
+
 def summarize(models: list[dict], rows: list[dict]) -> dict:
     by_class = {}
     for r in rows:
@@ -126,17 +134,19 @@ def summarize(models: list[dict], rows: list[dict]) -> dict:
                                 "found": bool(hits), "best_iou": max((r["iou"].get(cue, 0.0)
                                                                      for r in by_class.get((m["name"], cls), [])),
                                                                     default=0.0),
-                                "levels": sorted({r["level"] for r in hits})})
+                                "levels": sorted({r["level"] for r in hits}),
+                                "found_warn_rule": any(opt_in_warn(r) for r in hits)})
                 found.append(bool(hits))
     controls = [r for r in rows if r["rho"] == 0]
     first = [r for r in rows if r["pattern"] == 1]
-    warn = [r for r in rows if r["level"] == "warn"]
+    warn = [r for r in rows if opt_in_warn(r)]
     is_cue = lambda r: r["best_iou"] >= IOU_MIN  # noqa: E731
     return {
         "relying_pairs": len(relying), "relying_found": int(sum(found)),
-        "relying_found_at_warn": int(sum("warn" in p["levels"] or "fail" in p["levels"] for p in relying)),
+        "relying_found_warn_rule": int(sum(p["found_warn_rule"] for p in relying)),
         "relying": relying,
         "control_patterns": len(controls), "control_above_review": int(sum(r["level"] != "review" for r in controls)),
+        "control_warn_rule": int(sum(opt_in_warn(r) for r in controls)),
         "pattern1_total": len(first), "pattern1_not_cue": int(sum(not is_cue(r) for r in first)),
         "warn_total": len(warn), "warn_not_cue": int(sum(not is_cue(r) for r in warn)),
         "warn_not_cue_non_control": int(sum(not is_cue(r) for r in warn if r["rho"] > 0)),
@@ -152,15 +162,17 @@ def markdown(r: dict) -> str:
              "| measure | value |", "|---|---:|",
              f"| relying (cue, class) pairs with a significant pattern on the cue (IoU >= {IOU_MIN}) | "
              f"**{s['relying_found']} / {s['relying_pairs']}** |",
-             f"| ... of which at level warn | {s['relying_found_at_warn']} / {s['relying_pairs']} |",
-             f"| patterns above review on rho = 0 controls | **{s['control_above_review']} / {s['control_patterns']}** |",
+             f"| ... of which the opt-in warn rule flags | {s['relying_found_warn_rule']} / {s['relying_pairs']} |",
+             f"| patterns above review on rho = 0 controls, default settings | **{s['control_above_review']} / "
+             f"{s['control_patterns']}** |",
+             f"| ... with the opt-in warn rule | {s['control_warn_rule']} / {s['control_patterns']} |",
              f"| pattern 1 of a class (largest share) that is not a cue | {s['pattern1_not_cue']} / {s['pattern1_total']} |",
-             f"| warn-level patterns that are not a cue (all models / rho > 0) | {s['warn_not_cue']} / {s['warn_total']} "
+             f"| patterns the opt-in warn rule flags that are not a cue (all models) | {s['warn_not_cue']} / {s['warn_total']} "
              f"({s['warn_not_cue_non_control']} at rho > 0) |", "",
-             "| model | cue | class | flip rate | found | best IoU | levels |", "|---|---|---|---:|---|---:|---|"]
+             "| model | cue | class | flip rate | found | best IoU | opt-in warn rule |", "|---|---|---|---:|---|---:|---|"]
     for p in s["relying"]:
         lines.append(f"| {p['model']} | {p['cue']} | {p['class']} | {p['flip_rate']:.2f} | {'yes' if p['found'] else 'no'} "
-                     f"| {p['best_iou']:.2f} | {', '.join(p['levels']) or '-'} |")
+                     f"| {p['best_iou']:.2f} | {'yes' if p['found_warn_rule'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
