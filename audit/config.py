@@ -410,7 +410,8 @@ def _concepts(sec: _Section, discovering: bool = False) -> ConceptsConfig:
     negatives = sec.path_value("negatives", must="dir")
     bank_sec = sec.section("bank")
     if not bank_sec.data and not discovering:  # discovery needs no concept list
-        sec.fail(sec.key("bank"), "is empty", "add at least one concept: `arm: {examples: DIR, allowed_in: []}`")
+        sec.fail(sec.key("bank"), "is empty", "add at least one concept: `arm: {examples: DIR, allowed_in: []}`, "
+                 "or turn on `discover: true` to look for patterns without a concept list")
     bank = []
     for name in bank_sec.data:
         # names become file names in the report; names starting with "_" are the tool's own
