@@ -64,7 +64,7 @@ def test_empty_bank_run_surfaces_the_arm_in_dumbbell_with_a_significant_insertio
     assert result["checks"] == [] and result["verdict"] == "pass"
     found = result["discovered"]
     assert {e["class_name"] for e in found} == set(CLASSES)
-    assert all(e["level"] in ("review", "warn") for e in found)
+    assert all(e["level"] == "review" for e in found)  # warn is opt-in (discover.warn)
     order = [(0 if e["level"] == "warn" else 1, -e["causal_shift"]) for e in found]
     assert order == sorted(order)  # worst first
     masks = _arm_masks(validation)
@@ -121,7 +121,7 @@ def test_a_promoted_pattern_gates_the_next_run_and_promotion_never_overwrites_fo
     assert [(f["class_name"], f["concept"], f["level"]) for f in findings][0] == ("dumbbell", "found", "fail")
 
 
-def test_discover_command_needs_only_a_model_and_class_folders(validation, tmp_path):
+def test_discover_command_needs_only_a_model_and_class_folders_and_repeats_itself(validation, tmp_path):
     classes = tmp_path / "classes.txt"
     classes.write_text("\n".join(CLASSES) + "\n")
     out = tmp_path / "disc"
@@ -133,6 +133,11 @@ def test_discover_command_needs_only_a_model_and_class_folders(validation, tmp_p
     assert {e["class_name"] for e in result["discovered"]} == {"dumbbell", "ball"}
     assert all(e["visualizations"] == [] and e["causal_p_adjusted"] is not None for e in result["discovered"])
     assert "Unnamed patterns to review" in (out / "index.html").read_text()
+    again = run_cli("discover", "--model", ASSETS / "models" / "demo_shortcut.keras", "--probes", validation,
+                    "--classes-file", classes, "--input-range", "0,1", "--classes", "dumbbell,ball",
+                    "--no-visualize", "--out", tmp_path / "again", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "again" / "discovery.json").read_text())["discovered"] == result["discovered"]
     # a flat probe folder cannot say which images are a class's own
     flat = run_cli("discover", "--model", ASSETS / "models" / "demo_shortcut.keras", "--probes",
                    ASSETS / "concepts" / "_probes", "--classes-file", classes, "--input-range", "0,1",

@@ -46,23 +46,21 @@ def main(argv=None) -> int:
     classes_path = model_path.parent / "imagenet_classes.txt"
     from audit.model import load_model
 
-    model = load_model(ModelConfig(Path(model_path), None, Path(classes_path), (0.0, 255.0), None, False))
+    names = tuple(classes_path.read_text().splitlines())
+    model = load_model(ModelConfig(Path(model_path), names, None, (0.0, 255.0), None, False))
     files = list_images(data / "probes") + list_images(data / "photos")
     images = np.stack([load_image(f, 3, "probes", model.input_shape[:2]) for f in files])
     top = log_probs(model, images, 16).argmax(1)
     counts = np.bincount(top, minlength=len(model.classes))
-    chosen = [int(c) for c in np.argsort(-counts, kind="stable")[:args.classes] if counts[c] >= args.min_images]
+    # class sub-folders are named after the classes: a name with "/" cannot be one, skip those
+    ranked = [int(c) for c in np.argsort(-counts, kind="stable") if "/" not in model.classes[c]]
+    chosen = [c for c in ranked[:args.classes] if counts[c] >= args.min_images]
     folder = CACHE / "probes"
     shutil.rmtree(folder, ignore_errors=True)
     for c in chosen:
-        (folder / model.classes[c].replace("/", "_")).mkdir(parents=True)
+        (folder / model.classes[c]).mkdir(parents=True)
         for i in np.flatnonzero(top == c):
-            shutil.copyfile(files[i], folder / model.classes[c].replace("/", "_") / files[i].name)
-    # class sub-folders are named after the classes; names with "/" cannot be folder names: skip those
-    chosen = [c for c in chosen if "/" not in model.classes[c]]
-    for c in list(folder.iterdir()):
-        if c.name not in [model.classes[i] for i in chosen]:
-            shutil.rmtree(c)
+            shutil.copyfile(files[i], folder / model.classes[c] / files[i].name)
     out = CACHE / "report"
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "audit", "discover", "--model", str(model_path), "--probes",

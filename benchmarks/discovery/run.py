@@ -60,8 +60,10 @@ def probes_for(name: str, rho: float, seed: int) -> tuple[Path, np.ndarray, dict
     return folder, images, masks
 
 
-def discover(model: Path, arch: str, probes: Path, seed: int) -> dict:
-    out = CACHE / "runs" / validity.code_version() / f"{model.stem}_a{seed}"
+def discover(model: Path, arch: str, probes: Path, seed: int, version: str | None = None) -> dict:
+    out = CACHE / "runs" / (version or validity.code_version()) / f"{model.stem}_a{seed}"
+    if version and not (out / "discovery.json").exists():
+        raise SystemExit(f"no cached run of code version {version} for {model.stem}")
     if not (out / "discovery.json").exists():
         classes = CACHE / "classes.txt"
         classes.write_text("\n".join(data.CLASSES) + "\n")
@@ -158,12 +160,12 @@ def markdown(r: dict) -> str:
     lines = [f"Discovery on the validity benchmark, {m['date']}, {m['cpu']} ({m['cores']} cores): {len(r['models'])} "
              f"models, empty concept bank, {PROBES_PER_CLASS} probes per class drawn like the training set; "
              f"{r['seconds']['total']:.0f} s this invocation ({r['seconds']['per_model_median']:.1f} s median per "
-             "model's `audit discover`).", "",
+             f"model's `audit discover`; audit code version {r['design']['audit_code_version']}).", "",
              "| measure | value |", "|---|---:|",
              f"| relying (cue, class) pairs with a significant pattern on the cue (IoU >= {IOU_MIN}) | "
              f"**{s['relying_found']} / {s['relying_pairs']}** |",
              f"| ... of which the opt-in warn rule flags | {s['relying_found_warn_rule']} / {s['relying_pairs']} |",
-             f"| patterns above review on rho = 0 controls, default settings | **{s['control_above_review']} / "
+             f"| patterns above review on rho = 0 controls, levels as run | **{s['control_above_review']} / "
              f"{s['control_patterns']}** |",
              f"| ... with the opt-in warn rule | {s['control_warn_rule']} / {s['control_patterns']} |",
              f"| pattern 1 of a class (largest share) that is not a cue | {s['pattern1_not_cue']} / {s['pattern1_total']} |",
@@ -180,6 +182,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="2 models (plain, rho 0 and 1)")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--code-version", help="rescore the cached runs of this audit code version instead of running")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "discovery.json"))
     args = ap.parse_args(argv)
     started = time.perf_counter()
@@ -197,7 +200,7 @@ def main(argv=None) -> int:
 
     def one(m):
         t = time.perf_counter()
-        result = discover(m["path"], m["arch"], prepared[m["name"]][0], 0)
+        result = discover(m["path"], m["arch"], prepared[m["name"]][0], 0, args.code_version)
         return result, time.perf_counter() - t
 
     with cf.ThreadPoolExecutor(args.jobs) as pool:
@@ -211,7 +214,7 @@ def main(argv=None) -> int:
         "machine": {"cpu": validity._cpu(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "date": dt.date.today().isoformat()},
         "design": {"probes_per_class": PROBES_PER_CLASS, "iou_min": IOU_MIN, "p_max": P_MAX,
-                   "audit_code_version": validity.code_version(), "smoke": args.smoke},
+                   "audit_code_version": args.code_version or validity.code_version(), "smoke": args.smoke},
         "models": [{k: m[k] for k in ("name", "arch", "rho", "seed")} for m in models],
         "summary": summarize(models, rows),
         "seconds": {"total": time.perf_counter() - started, "per_model_median": float(np.median(seconds))},
