@@ -87,7 +87,7 @@ def render(result: dict, folder: Path) -> str:
     return html
 
 
-DISCOVERED_IMAGES = 30  # discovered patterns shown with their images (worst first); the rest in text
+DISCOVERED_IMAGES = 20  # discovered patterns shown with their images (worst first); the rest in text
 
 
 def discovered_thumbnails(folder: Path, result: dict) -> dict[str, str]:
@@ -95,7 +95,7 @@ def discovered_thumbnails(folder: Path, result: dict) -> dict[str, str]:
     for e in (result.get("discovered") or [])[:DISCOVERED_IMAGES]:
         rels = [ex["highlight"] for ex in e["examples"]] + e["cutouts_shown"] + e["visualizations"]
         rels += [ex[k] for ex in e["insertion_examples"] for k in ("probe", "pattern", "control")]
-        thumbs.update({rel: _thumb(folder, rel) for rel in rels})
+        thumbs.update({rel: _thumb(folder, rel, 96, jpeg=True) for rel in rels})  # ~22 images per pattern
     return thumbs
 
 
