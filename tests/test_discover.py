@@ -179,3 +179,27 @@ def test_factorization_separates_a_cue_present_in_some_images_from_the_object_pr
     assert (cue_map.reshape(len(cue_map), -1).argmax(1) == 3).all()  # its region is the corner cell
     again = decompose(contributions, 2)
     assert np.array_equal(again.weights, found.weights)  # deterministic
+
+
+def test_levels_stay_review_unless_warn_or_fail_is_configured_and_only_fail_changes_the_verdict():
+    from audit.discover.run import Discovery, assign_levels
+    from audit.discover.settings import WARN, FAIL, DiscoverConfig
+    from audit.discover.write import apply_discovered
+
+    def pattern(shift, p, kept):
+        d = Discovery(0, 1, 0.5, *([np.zeros(0)] * 3), np.zeros((0, 2, 2, 4)), kept, np.zeros(1), np.zeros(1))
+        d.causal = {"effect": 0.0, "shift": shift, "p_adjusted": p}
+        return d
+
+    strong, weak, needed = pattern(0.9, 1e-6, 0.9), pattern(0.4, 0.01, 0.9), pattern(0.9, 1e-6, 0.1)
+    assign_levels([strong, weak, needed], DiscoverConfig())
+    assert [d.level for d in (strong, weak, needed)] == ["review"] * 3
+    assign_levels([strong, weak, needed], DiscoverConfig(warn=WARN))
+    assert [d.level for d in (strong, weak, needed)] == ["warn", "warn", "review"]  # the class needs it: review
+    assign_levels([strong, weak, needed], DiscoverConfig(warn=WARN, fail=FAIL))
+    assert [d.level for d in (strong, weak, needed)] == ["fail", "warn", "review"]
+    for levels, verdict in ((["warn", "review"], "pass"), (["fail"], "fail")):
+        result = {"verdict": "pass", "exit_code": 0, "verdict_reasons": [],
+                  "discovered": [{"level": lv} for lv in levels]}
+        apply_discovered(result)
+        assert (result["verdict"], result["exit_code"]) == (verdict, 1 if verdict == "fail" else 0)

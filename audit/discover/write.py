@@ -13,6 +13,7 @@ from audit.discover.run import fill_source
 from audit.discover.stage import DiscoveryRun
 from audit.images import save_png
 from audit.model import LoadedModel, forward_batch_size
+from audit.result import EXIT_CODES
 
 FOLDER = "images/discovered"
 LEVEL_ORDER = {"fail": 0, "warn": 1, "review": 2}
@@ -127,4 +128,4 @@ def apply_discovered(result: dict) -> None:
     failing = [e for e in result.get("discovered", []) if e["level"] == "fail"]
     if failing:
         result["verdict_reasons"].append(f"{len(failing)} discovered pattern(s) at the fail level")
-        result["verdict"], result["exit_code"] = "fail", 1
+        result["verdict"], result["exit_code"] = "fail", EXIT_CODES["fail"]
