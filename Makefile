@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-recognizability bench-memory bench-retrain bench-scale bench-peers check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-recognizability bench-memory bench-retrain bench-scale bench-peers check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -65,6 +65,12 @@ bench-speed: $(STAMP)
 # Trained models and audits are cached in benchmarks/.cache/validity (audits per version of audit/).
 bench-validity: $(STAMP)
 	$(BIN)/python benchmarks/validity/run.py
+
+# Discovery with an empty concept bank on the validity benchmark's 30 models (reuses their cache;
+# ~10 min), then on EfficientNet-Lite0 with the real-network demo's photos (~5 min).
+bench-discovery: $(STAMP)
+	$(BIN)/python benchmarks/discovery/run.py
+	$(BIN)/python benchmarks/discovery/imagenet.py
 
 # Peak RSS of an audit of EfficientNet-Lite0 at memory budgets, and the model's own footprint (~15 min).
 bench-memory: $(STAMP)

@@ -1,5 +1,5 @@
 """Command line: `audit run CONFIG`, `audit demo`, `audit validate CONFIG`, `audit diff A B`,
-`audit dream [CONFIG] [flags]`. A thin layer over the Python API (audit/api.py): it parses flags,
+`audit dream [CONFIG] [flags]`, `audit discover [CONFIG] [flags]`, `audit concept from-pattern`. A thin layer over the Python API (audit/api.py): it parses flags,
 prints, and maps outcomes to exit codes.
 
 Exit codes: 0 pass (or warn), 1 gate failed, 2 bad config or input, 3 internal error.
@@ -222,6 +222,41 @@ def _cmd_diff(args) -> int:
     return 0
 
 
+def _cmd_discover(args) -> int:
+    from audit.discover.command import from_config, from_flags
+
+    from audit.outputs import check_replaceable
+
+    cfg = from_config(args.config, args.out) if args.config else from_flags(args, Path.cwd())
+    check_replaceable(cfg.report.out)  # before TensorFlow's import
+    _quiet_tensorflow()
+    from audit.discover.command import run_discover_command
+
+    log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    try:
+        result, out = run_discover_command(cfg, progress=not args.quiet, log=log)
+    except UserError as exc:
+        source = str(args.config) if args.config else "audit discover"
+        raise UserError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
+    found = result["discovered"]
+    above = [e for e in found if e["level"] != "review"]
+    print(_one_line(f"discovered {len(found)} pattern(s), {len(above)} above review"))
+    if not args.quiet:
+        for e in found[:10]:
+            print(_one_line(f"  {e['level']}: class '{e['class_name']}' pattern {e['pattern']}: {e['summary']}"))
+    print(_one_line(f"report: {out / 'index.html'}"))
+    return result["exit_code"]
+
+
+def _cmd_concept(args) -> int:
+    from audit.discover.promote import promote
+
+    written = promote(args.report, args.class_name, args.pattern, args.name, args.out)
+    print(_one_line(f"wrote {written['examples']} examples and {written['cutouts']} cutouts to {args.out}"))
+    print(_one_line(f"add to concepts.bank: {written['yaml']}"))
+    return 0
+
+
 def _history_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", type=Path, metavar="DIR",
                         help="also add this run to DIR/history.json and DIR/index.html (off by default)")
@@ -297,6 +332,38 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--probes", type=Path, help="a folder of probe images (one sub-folder per class, or flat)")
     init.add_argument("--out", type=Path, default=Path("audit.yaml"), help="config to write (default audit.yaml)")
     init.set_defaults(func=_cmd_init)
+    disc = sub.add_parser("discover", help="find what drives each class on its own probe images, without a "
+                          "concept list, and test each pattern by pasting it into other classes' images",
+                          description="Give a CONFIG (its model, visualize and discover sections), or --model and "
+                          "--probes (one sub-folder per class).")
+    disc.add_argument("config", type=Path, nargs="?")
+    disc.add_argument("--model", type=Path, help="a .keras/.h5 file or SavedModel folder")
+    disc.add_argument("--probes", type=Path, help="probe images, one sub-folder per class (a validation sample)")
+    disc.add_argument("--classes-file", type=Path, help="class names, one per line, in output order")
+    disc.add_argument("--input-range", help="pixel range the model expects, e.g. 0,255 (default: read from the model)")
+    disc.add_argument("--preprocessing", help="a keras.applications preprocessing name instead of --input-range")
+    disc.add_argument("--trust-code", action="store_true", help="let Keras run code stored in the model file")
+    disc.add_argument("--negatives", type=Path, help="unrelated images for the control pastes (default: the other "
+                      "classes' probes)")
+    disc.add_argument("--classes", help="comma-separated class names to examine (default: every probe sub-folder)")
+    disc.add_argument("--patterns", type=int, help="patterns per class (default 3)")
+    disc.add_argument("--steps", type=int, help="visualization steps per pattern (default 128)")
+    disc.add_argument("--seed", type=int)
+    disc.add_argument("--no-visualize", action="store_true", help="no picture of each pattern")
+    disc.add_argument("--out", type=Path, help="report folder (default: reports/discovery, or report.out + "
+                      "'-discovery' with a CONFIG)")
+    disc.add_argument("--quiet", action="store_true")
+    disc.set_defaults(func=_cmd_discover)
+    concept = sub.add_parser("concept", help="concept folders: `concept from-pattern` promotes a discovered pattern")
+    concept_sub = concept.add_subparsers(dest="concept_command", required=True)
+    promote = concept_sub.add_parser("from-pattern", help="write a concept folder (examples, cutouts) from a "
+                                     "pattern in audit.json or discovery.json")
+    promote.add_argument("report", type=Path, help="audit.json or discovery.json with a `discovered` list")
+    promote.add_argument("class_name", metavar="CLASS")
+    promote.add_argument("pattern", type=int, metavar="PATTERN", help="the pattern number within the class")
+    promote.add_argument("name", metavar="NAME", help="the concept's name")
+    promote.add_argument("--out", type=Path, required=True, help="the concept folder to write, e.g. concepts/NAME")
+    promote.set_defaults(func=_cmd_concept)
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(func=_cmd_validate)

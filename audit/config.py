@@ -178,6 +178,7 @@ class Config:
     layer_gallery: GalleryConfig | None
     report: ReportConfig
     execution: ExecutionConfig = ExecutionConfig()  # where the per-class work runs (local or Ray)
+    discover: Any = None  # audit.discover.settings.DiscoverConfig when the `discover:` stage is on
 
 
 class _Section:
@@ -420,12 +421,13 @@ def _stop_probability(sec: _Section) -> float | None:
     return None if value is None else float(value)
 
 
-def _concepts(sec: _Section) -> ConceptsConfig:
+def _concepts(sec: _Section, discovering: bool = False) -> ConceptsConfig:
     layer = sec.get("layer", str, "auto")
     negatives = sec.path_value("negatives", must="dir")
     bank_sec = sec.section("bank")
-    if not bank_sec.data:
-        sec.fail(sec.key("bank"), "is empty", "add at least one concept: `arm: {examples: DIR, allowed_in: []}`")
+    if not bank_sec.data and not discovering:  # discovery needs no concept list
+        sec.fail(sec.key("bank"), "is empty", "add at least one concept: `arm: {examples: DIR, allowed_in: []}`, "
+                 "or turn on `discover: true` to look for patterns without a concept list")
     bank = []
     for name in bank_sec.data:
         # names become file names in the report; names starting with "_" are the tool's own
@@ -598,7 +600,13 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
     top = _Section(file, data, "")
     model = _model(top.section("model"))
     visualize = _visualize(top.section("visualize"))
-    concepts = _concepts(top.section("concepts"))
+    from audit.discover.settings import parse_discover
+
+    discover = parse_discover(top)
+    concepts = _concepts(top.section("concepts"), discovering=discover is not None)
+    if discover is not None and discover.probes is None and concepts.probes is None:
+        raise UserError(f"{file}: discover: needs probe images in one sub-folder per class; give `discover.probes:` "
+                        "(or `concepts.probes:`) a folder such as a sample of your validation set")
     gate = _gate(top.section("gate"))
     gallery = _gallery(top, visualize.seed, visualize.memory_budget_mb)
     report = _report(top.section("report"), file)
@@ -614,4 +622,4 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
             raise UserError(f"{file}: {key}: the model's classes are not named; use class indices "
                             "or add `model.classes_file`")
     return Config(file.resolve(), hashlib.sha256(text).hexdigest(), data, model, visualize, concepts, gate,
-                  gallery, report, execution)
+                  gallery, report, execution, discover)

@@ -32,4 +32,9 @@ def check_folders(cfg: Config) -> dict:
         summary["probes"] = {"layout": "flat" if None in found else "class_folders",
                              "count": sum(len(v) for v in found.values()),
                              "classes": None if None in found else len(found)}
+    if cfg.discover is not None:  # discovery reads each class's own images: class sub-folders only
+        folder = cfg.discover.probes or c.probes
+        key = "discover.probes" if cfg.discover.probes else "concepts.probes"
+        if None in scan_probes(folder, cfg.model.classes, key):
+            raise UserError(f"{key}: discovery needs probes in one sub-folder per class; {folder} is a flat folder")
     return summary

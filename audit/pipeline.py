@@ -19,6 +19,8 @@ from audit.baseline import baseline_section
 from audit.causal import causal_scores, log_probs, paste, pastes
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
+from audit.discover.stage import discovery_for_audit
+from audit.discover.write import apply_discovered, discovery_record, write_discovered
 from audit.dream_run import layer_gallery
 from audit.errors import UserError
 from audit.findings import gate_checks
@@ -343,6 +345,10 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
         with timer.stage("causal test"):
             causal = causal_scores(model, cutouts, probes.images, negatives, class_indices, cfg.visualize.seed,
                                    clean=clean, control=cfg.concepts.control, batch_size=batch)
+    discovery = None
+    if cfg.discover is not None:
+        with timer.stage("discover"):
+            discovery = discovery_for_audit(model, cfg, negatives, class_indices, probes, progress, log)
     with timer.stage("gate"):
         checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
     checks = [c.to_dict() for c in checks]
@@ -377,6 +383,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                 _write_paste_examples(staging, model, checks, causal, cutouts, probes.images, negatives,
                                       class_indices, [c.name for c in bank], cfg.visualize.seed,
                                       cfg.concepts.control)
+            discovered = [] if discovery is None else write_discovered(staging, model, discovery,
+                                                                       cfg.visualize.memory_budget_mb)
         result = {
             "schema_version": SCHEMA_VERSION,
             "title": cfg.report.title,
@@ -426,6 +434,8 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                     "pastes": causal.pairs if causal is not None else 0, **probe_report},
             },
             "layer_gallery": gallery,
+            "discovered": discovered,
+            "discovery": None if discovery is None else discovery_record(discovery, cfg.discover),
             "gate": {"evidence": cfg.gate.evidence, "fail": vars(cfg.gate.fail), "warn": vars(cfg.gate.warn),
                      "causal": {"fail": vars(cfg.gate.causal_fail), "warn": vars(cfg.gate.causal_warn)},
                      "observational_can_fail": cfg.gate.observational_can_fail},
@@ -437,6 +447,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             "meanings": MEANINGS,
             "timing_seconds": {**timer.seconds, **concept_seconds},
         }
+        apply_discovered(result)
         apply_baseline(result, baseline or cfg.gate.baseline, cfg)
         result["provenance"]["finished_at"] = now()
         (staging / "audit.json").write_text(dumps(result))

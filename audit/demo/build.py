@@ -116,6 +116,24 @@ def ground_truth(model) -> dict:
     return result
 
 
+VALIDATION_SEED = 30_000_000
+
+
+def write_validation(root: Path, kind: str = "shortcut", per_class: int = 20) -> Path:
+    """A validation sample drawn like the training set of `kind` (arms at its training rates), one
+    sub-folder per class: what discovery decomposes (the clean `_probes` have no arm to find)."""
+    from audit.images import save_png
+
+    for c, label in enumerate(CLASSES):
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng([VALIDATION_SEED, c])
+        for i in range(per_class):
+            seed = VALIDATION_SEED + 1000 * c + i
+            save_png(folder / f"{label}_{i:03d}.png", scene(label, seed, with_arm=rng.random() < ARM_RATES[kind][label]))
+    return root
+
+
 def write_concepts(root: Path) -> None:
     from audit.images import save_png
 

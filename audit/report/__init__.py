@@ -16,13 +16,14 @@ RENDERERS = {  # per kind of result: its source file and the outputs rendered fr
         "scores.csv": csv_table.render,
     }),
     "dream": ("dream.json", {"index.html": html.render_dream}),
+    "discovery": ("discovery.json", {"index.html": html.render_discovery}),
 }
 
 
 def render_all(folder: Path) -> None:
     """Render every output of a report folder from its audit.json (or dream.json)."""
     folder = Path(folder)
-    kind = "audit" if (folder / "audit.json").exists() else "dream"
+    kind = next((k for k, (source, _) in RENDERERS.items() if (folder / source).exists()), "dream")
     source, renderers = RENDERERS[kind]
     result = json.loads((folder / source).read_text())
     for name, render in renderers.items():

@@ -75,11 +75,13 @@ def render(result: dict, folder: Path) -> str:
             thumbs.update({ex[kind]: _thumb(folder, ex[kind]) for kind in ("probe", "concept", "control")})
     for entry in result.get("layer_gallery", []):
         thumbs[entry["image"]] = _thumb(folder, entry["image"], 160)
+    thumbs.update(discovered_thumbnails(folder, result))
     def page(size_warning):
         return _ENV.get_template("report.html.j2").render(
             r=result, classes=classes, concepts=concepts, by_pair=by_pair, thumbs=thumbs, cell_color=_cell_color,
             config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
             finding_images=FINDING_IMAGES, gallery=_gallery_order(result["visualization"]["classes"]),
+            discovered=result.get("discovered") or [], discovered_images=DISCOVERED_IMAGES,
             causal=any(c.get("causal_flip") is not None for c in result["checks"]))
 
     html = page(None)
@@ -88,6 +90,26 @@ def render(result: dict, folder: Path) -> str:
                     f"{result['visualization']['restarts']} visualizations per class are embedded, the rest are "
                     "linked files in images/; with many classes the tables dominate: filter audit.json instead.")
     return html
+
+
+DISCOVERED_IMAGES = 20  # discovered patterns shown with their images (worst first); the rest in text
+
+
+def discovered_thumbnails(folder: Path, result: dict) -> dict[str, str]:
+    thumbs = {}
+    for e in (result.get("discovered") or [])[:DISCOVERED_IMAGES]:
+        rels = [ex["highlight"] for ex in e["examples"]] + e["cutouts_shown"] + e["visualizations"]
+        rels += [ex[k] for ex in e["insertion_examples"] for k in ("probe", "pattern", "control")]
+        thumbs.update({rel: _thumb(folder, rel, 96, jpeg=True) for rel in rels})  # ~22 images per pattern
+    return thumbs
+
+
+def render_discovery(result: dict, folder: Path) -> str:
+    """index.html of `audit discover`: the patterns, worst first, and provenance."""
+    folder = Path(folder)
+    return _ENV.get_template("discovery.html.j2").render(
+        r=result, thumbs=discovered_thumbnails(folder, result), discovered=result["discovered"],
+        discovered_images=DISCOVERED_IMAGES)
 
 
 def render_dream(result: dict, folder: Path) -> str:

@@ -1,0 +1,36 @@
+"""Where a pattern sits in an image, as a soft alpha mask, and the cutout it gives.
+
+The same recipe as the concept auto-cutouts (audit/localize.py): the coarse map (one value per
+feature-map cell) above its own upper quartile is scaled to [0, 1], upsampled to the input, smoothed
+over a third of a cell, and capped at half the image (its strongest part)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit.localize import MAX_COVER, MIN_COVER, _cap, _smooth, _upsample
+
+FLOOR_QUANTILE = 75  # a cell scoring under this quantile of its own image's map is background
+
+
+def alphas(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(n, h, w) maps of one pattern -> (n, H, W) alpha in [0, 1], strongest part opaque."""
+    flat = maps.reshape(len(maps), -1)
+    floor, top = np.percentile(flat, FLOOR_QUANTILE, axis=1), flat.max(1)
+    soft = np.clip((maps - floor[:, None, None]) / np.maximum(top - floor, 1e-12)[:, None, None], 0.0, 1.0)
+    alpha = _smooth(_upsample(soft, size), sigma=size[0] / maps.shape[1] / 3)
+    alpha = alpha / np.maximum(alpha.reshape(len(alpha), -1).max(1), 1e-12)[:, None, None]
+    return np.stack([_cap(a, MAX_COVER) for a in alpha])
+
+
+def cutouts(images: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """RGBA (n, H, W, ch + 1) of the images under their alpha; images whose region is (almost)
+    empty are left out (possibly all of them)."""
+    keep = alpha.mean((1, 2)) >= MIN_COVER
+    return np.concatenate([images[keep], alpha[keep, ..., None]], -1).astype(np.float32)
+
+
+def highlight(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The image with everything outside the region dimmed, for a reviewer."""
+    a = alpha[..., None]
+    return (image * (0.35 + 0.65 * a)).astype(np.float32)
