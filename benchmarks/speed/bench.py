@@ -159,7 +159,10 @@ def child_engine(args) -> dict:
     # steady state, as for the peers: the engine's compiled loop after tracing, timed per call of
     # SYNC_EVERY steps (one host sync each, as in a real run); the median call
     cfg = _config(model, optimize.SYNC_EVERY)
-    run = optimize._step_function(model, cfg)
+    from audit.visualize.recipe import from_config
+
+    recipe = from_config(cfg, model.input_shape)  # pixels, no transforms: the raw mode's parameters are pixels
+    run = optimize._step_function(model, recipe, cfg.learning_rate, cfg.stop_probability)
     vis = optimize.visualize_classes(model, _config(model, 2), progress=False)  # warms the runtime
     pixels = tf.constant(vis.images.reshape((-1,) + model.input_shape))
     targets = tf.constant(np.repeat(vis.class_indices, vis.images.shape[1]))
@@ -169,7 +172,8 @@ def child_engine(args) -> dict:
     laps = []
     for i in range(calls + 1):  # the first call traces
         t = time.perf_counter()
-        out = run(*state, targets, tf.ones(len(targets), tf.bool), tf.zeros(len(targets), tf.int32),
+        views = tf.constant(np.tile(np.eye(3, dtype=np.float32), (len(targets), n, 1, 1)))  # identity views
+        out = run(*state, targets, views, tf.ones(len(targets), tf.bool), tf.zeros(len(targets), tf.int32),
                   tf.constant(i * n), tf.constant(n))
         out[0].numpy()
         laps.append(time.perf_counter() - t)
