@@ -203,3 +203,22 @@ def test_levels_stay_review_unless_warn_or_fail_is_configured_and_only_fail_chan
                   "discovered": [{"level": lv} for lv in levels]}
         apply_discovered(result)
         assert (result["verdict"], result["exit_code"]) == (verdict, 1 if verdict == "fail" else 0)
+
+
+def test_a_failing_discovered_pattern_is_a_failure_in_junit_and_named_in_the_summary(discovery_run):
+    """The exit code counts a pattern at discover.fail; the CI's test list and step summary must agree."""
+    from xml.etree import ElementTree as ET
+
+    from audit.discover.write import apply_discovered
+    from audit.report import junit, markdown
+
+    _, out = discovery_run
+    result = json.loads((out / "audit.json").read_text())
+    result["discovered"][0]["level"] = "fail"  # as discover.fail would set it
+    apply_discovered(result)
+    suite = ET.fromstring(junit.render(result, out)).find("testsuite")
+    failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
+    first = result["discovered"][0]
+    assert [c.get("name") for c in failed] == [f"{first['class_name']} x unnamed pattern {first['pattern']}"]
+    assert suite.get("failures") == "1" and int(suite.get("tests")) == len(result["checks"]) + 1
+    assert "1 fail" in markdown.render(result, out) and result["exit_code"] == 1

@@ -53,6 +53,26 @@ def render(result: dict, folder: Path) -> str:
             ET.SubElement(case, "skipped", message=xml_safe(c["reason"]))
         elif c["level"] == "warn":
             ET.SubElement(case, "system-out").text = "WARNING: " + detail
+    # discovered patterns (discover:) that reached fail or warn: the exit code counts a failing one,
+    # so the CI's test list must show it too (review-level patterns stay in the report only)
+    for d in result.get("discovered") or []:
+        if d["level"] not in ("fail", "warn"):
+            continue
+        case = ET.SubElement(suite, "testcase", classname="audit.discovered",
+                             name=xml_safe(f"{d['class_name']} x unnamed pattern {d['pattern']}"), time="0.000")
+        detail = xml_safe(f"{d.get('summary', '')} (causal shift {d['causal_shift']}, flip {d['causal_effect']}, "
+                          f"adjusted p {d['causal_p_adjusted']})")
+        if d["level"] == "fail":
+            ET.SubElement(case, "failure", message=xml_safe(f"unnamed pattern {d['pattern']} drives class "
+                          f"'{d['class_name']}' (discover.fail)"), type="DiscoveredPattern").text = detail
+        else:
+            ET.SubElement(case, "system-out").text = "WARNING: " + detail
+    extra = [d for d in result.get("discovered") or [] if d["level"] in ("fail", "warn")]
+    if extra:
+        n_fail = int(suite.get("failures")) + sum(d["level"] == "fail" for d in extra)
+        for node in (suites, suite):
+            node.set("tests", str(int(node.get("tests")) + len(extra)))
+            node.set("failures", str(n_fail))
     base = result.get("baseline") or {"state": "none"}
     if base["state"] != "none":
         case = ET.SubElement(suite, "testcase", classname="audit.baseline", name="no regression against baseline",
@@ -67,7 +87,7 @@ def render(result: dict, folder: Path) -> str:
             ET.SubElement(case, "system-out").text = f"WARNING: baseline {base['state']}: {base['reason']}"
         n_fail = int(suite.get("failures")) + bool(base.get("fails_gate"))
         for node in (suites, suite):
-            node.set("tests", str(len(checks) + 1))
+            node.set("tests", str(int(suite.get("tests")) + 1))
             node.set("failures", str(n_fail))
     evidence = result.get("evidence") or {"mode": "causal"}
     props = ET.Element("properties")  # JUnit wants properties first and system-out last

@@ -46,6 +46,13 @@ def render(result: dict, folder: Path) -> str:
     evidence = result.get("evidence") or {"mode": "causal"}
     if evidence["mode"] != "causal":
         lines += [f"**Evidence:** {md(evidence['statement'])}", ""]
+    discovered = result.get("discovered") or []
+    if discovered:
+        levels = {lv: sum(d["level"] == lv for d in discovered) for lv in ("fail", "warn", "review")}
+        worst = ", ".join(f"{md(d['class_name'])} #{d['pattern']} ({d['level']})" for d in discovered[:5])
+        lines += [f"**Unnamed patterns (discover):** {len(discovered)} found: {levels['fail']} fail, "
+                  f"{levels['warn']} warn, {levels['review']} to review; worst first: {worst}. See the HTML report.",
+                  ""]
     budget = result["visualization"].get("budget") or {}
     if budget.get("preview_steps"):
         lines += [f"**Visualizations:** {md(budget['statement'])}", ""]
