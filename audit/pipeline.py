@@ -16,7 +16,7 @@ import numpy as np
 
 from audit import __version__
 from audit.baseline import baseline_section
-from audit.causal import causal_scores, log_probs, paste, pastes
+from audit.causal import causal_scores, log_probs
 from audit.concepts import ConceptSet, score_concepts
 from audit.config import Config
 from audit.discover.stage import discovery_for_audit
@@ -25,7 +25,7 @@ from audit.dream_run import layer_gallery
 from audit.errors import UserError
 from audit.findings import gate_checks
 from audit.folder_checks import check_folders
-from audit.images import load_folder, save_png
+from audit.images import load_folder
 from audit.execution.shards import preflight, visualize
 from audit.input_range import check_probe_predictions
 from audit.localize import auto_cutouts
@@ -33,13 +33,11 @@ from audit.model import LoadedModel, file_sha256, forward_batch_size, load_model
 from audit.optimize import Visualizations, visualize_classes
 from audit.outputs import check_replaceable, staged_folder
 from audit.probes import load_probes, probe_accuracy
+from audit.report_images import write_cutouts, write_images, write_paste_examples
 from audit.report import render_all
 from audit.result import EXIT_CODES, MEANINGS, SCHEMA_VERSION, dumps, sort_findings, summarize
 from audit.visualize import budget
 from audit.visualize.recipe import from_config, raw as raw_recipe
-
-CONCEPT_THUMBNAILS = 6
-
 
 class Timer:
     def __init__(self, log):
@@ -85,11 +83,6 @@ def execution_record(cfg: Config) -> dict:
                                       "retries": e.retries} if e.backend == "ray" else {})}
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    p = np.exp(logits - logits.max(-1, keepdims=True))
-    return p / p.sum(-1, keepdims=True)
-
-
 def _visualize_raw(model: LoadedModel, v, names: list[str], count: int, timer: Timer,
                    progress: bool) -> Visualizations | None:
     """The seed's unregularized mode, for the report only (not evidence)."""
@@ -98,51 +91,6 @@ def _visualize_raw(model: LoadedModel, v, names: list[str], count: int, timer: T
     with timer.stage("visualize raw"):
         return visualize_classes(model, dataclasses.replace(v, restarts=count, classes=tuple(names)),
                                  progress=progress, recipe=raw_recipe(model.input_shape))
-
-
-def _class_entry(out: Path, model: LoadedModel, vis: Visualizations, c: int, kind: str) -> dict:
-    """One class's images of one pass (written as PNGs) and what the model makes of them."""
-    idx = int(vis.class_indices[c])
-    paths = []
-    for r in range(vis.images.shape[1]):
-        rel = f"images/classes/{idx:04d}_{kind}{r}.png"
-        save_png(out / rel, vis.images[c, r])
-        paths.append(rel)
-    probs = _softmax(vis.logits[c])
-    return {"images": paths, "target_logit": float(vis.logits[c, :, idx].mean()),
-            "target_probability": float(probs[:, idx].mean()),
-            "logit_trace": [float(v) for v in vis.target_logit_trace[c].mean(0)],
-            "steps_taken": [int(v) for v in vis.steps_taken[c]]}
-
-
-def _write_images(out: Path, model: LoadedModel, vis: Visualizations | None, bank: list[ConceptSet],
-                  negatives: np.ndarray, raw: Visualizations | None,
-                  preview: Visualizations | None) -> tuple[list[dict], dict[str, list[str]]]:
-    """Every class's images: the full treatment where it was given, else the preview."""
-    (out / "images" / "classes").mkdir(parents=True)
-    (out / "images" / "concepts").mkdir(parents=True)
-    full = {} if vis is None else {int(idx): c for c, idx in enumerate(vis.class_indices)}
-    classes = []
-    for idx in (preview or vis).class_indices:
-        idx = int(idx)
-        entry = {"name": model.classes[idx], "index": idx}
-        if idx in full:
-            entry.update(treatment="full", **_class_entry(out, model, vis, full[idx], "r"))
-            if raw is not None:
-                r = _class_entry(out, model, raw, full[idx], "raw")
-                entry.update(raw_images=r["images"], raw_target_probability=r["target_probability"])
-        else:
-            p = list(preview.class_indices).index(idx)
-            entry.update(treatment="preview", **_class_entry(out, model, preview, p, "preview"))
-        classes.append(entry)
-    examples = {}
-    for concept in [*bank, ConceptSet("_negatives", negatives, ())]:
-        examples[concept.name] = []
-        for i in range(min(CONCEPT_THUMBNAILS, len(concept.images))):
-            rel = f"images/concepts/{concept.name}_{i}.png"
-            save_png(out / rel, concept.images[i])
-            examples[concept.name].append(rel)
-    return classes, examples
 
 
 def evidence_statement(checks: list[dict], cfg: Config) -> dict:
@@ -177,56 +125,6 @@ def check_variety(negatives: np.ndarray, folder: Path) -> None:
     if distinct < 10 or spread < 0.01:
         raise UserError(f"concepts.negatives: the images in {folder} are (almost) all the same ({distinct} distinct, "
                         f"pixel spread {spread:.4f}); give at least 10 varied, unrelated images")
-
-
-def _write_cutouts(out: Path, bank: list[ConceptSet], cutouts: list, source: list) -> dict[str, list[str]]:
-    """A few cutouts per concept as the causal test pastes them, over a grey checkerboard (so the
-    reviewer sees what was pasted and where it is transparent)."""
-    written = {}
-    for concept, cut, src in zip(bank, cutouts, source):
-        if cut is None:
-            continue
-        h, w = cut.shape[1:3]
-        checker = 0.45 + 0.1 * ((np.arange(h)[:, None] // 4 + np.arange(w)[None] // 4) % 2)[..., None]
-        written[concept.name] = []
-        for i in range(min(CONCEPT_THUMBNAILS, len(cut))):
-            rel = f"images/concepts/{concept.name}_{src}_cutout_{i}.png"
-            save_png(out / rel, paste(checker, cut[i, ..., :-1], cut[i, ..., -1:]))
-            written[concept.name].append(rel)
-    return written
-
-
-FINDINGS_WITH_PASTES = 10  # findings whose card shows probe images before/after the paste
-
-
-def _write_paste_examples(out: Path, model: LoadedModel, checks: list[dict], causal, cutouts: list, probes: np.ndarray,
-                          negatives: np.ndarray, class_indices, concept_names: list[str], seed: int,
-                          control: str) -> None:
-    """For the first causal findings: a few probes, the concept paste that moved them to the class,
-    and the control paste of the same probe; each with the class's probability. Added to the check."""
-    (out / "images" / "causal").mkdir(parents=True, exist_ok=True)
-    names = [model.classes[i] for i in class_indices]
-    flagged = [ch for ch in checks if ch["level"] in ("fail", "warn") and ch["decided_by"].startswith("causal")]
-    for ch in sort_findings(flagged)[:FINDINGS_WITH_PASTES]:
-        c, k = names.index(ch["class_name"]), concept_names.index(ch["concept"])
-        which = causal.examples[c, k]
-        which = which[which >= 0]
-        if not len(which):
-            continue
-        concept_imgs, control_imgs, probe_idx = pastes(cutouts[k], probes, negatives, seed, k, control, which)
-        before = probes[probe_idx]
-        p = np.exp(log_probs(model, np.concatenate([before, concept_imgs, control_imgs]))[:, class_indices[c]])
-        n = len(which)
-        shown = []
-        for i in range(n):
-            entry = {}
-            for j, (kind, img) in enumerate((("probe", before[i]), ("concept", concept_imgs[i]),
-                                              ("control", control_imgs[i]))):
-                rel = f"images/causal/{class_indices[c]:04d}_{ch['concept']}_{i}_{kind}.png"
-                save_png(out / rel, img)
-                entry[kind], entry[f"p_{kind}"] = rel, float(p[j * n + i])
-            shown.append(entry)
-        ch["causal_examples"] = shown
 
 
 def _cutout_entry(cc, cut: np.ndarray | None, source: str | None, images: list[str], note: str | None) -> dict | None:
@@ -377,10 +275,10 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             with timer.stage("layer gallery"):
                 gallery = layer_gallery(model, cfg.layer_gallery, staging)
         with timer.stage("write images"):
-            classes, examples = _write_images(staging, model, vis, bank, negatives, raw, preview)
-            cutout_images = _write_cutouts(staging, bank, cutouts, cutout_source)
+            classes, examples = write_images(staging, model, vis, bank, negatives, raw, preview)
+            cutout_images = write_cutouts(staging, bank, cutouts, cutout_source)
             if causal is not None:
-                _write_paste_examples(staging, model, checks, causal, cutouts, probes.images, negatives,
+                write_paste_examples(staging, model, checks, causal, cutouts, probes.images, negatives,
                                       class_indices, [c.name for c in bank], cfg.visualize.seed,
                                       cfg.concepts.control)
             discovered = [] if discovery is None else write_discovered(staging, model, discovery,
