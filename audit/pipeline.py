@@ -280,7 +280,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             if causal is not None:
                 write_paste_examples(staging, model, checks, causal, cutouts, probes.images, negatives,
                                       class_indices, [c.name for c in bank], cfg.visualize.seed,
-                                      cfg.concepts.control)
+                                      cfg.concepts.control, batch)
             discovered = [] if discovery is None else write_discovered(staging, model, discovery,
                                                                        cfg.visualize.memory_budget_mb)
         result = {

@@ -11,7 +11,7 @@ import numpy as np
 from audit.causal import log_probs, paste, pastes
 from audit.concepts import ConceptSet
 from audit.images import save_png
-from audit.model import LoadedModel
+from audit.model import MAX_FORWARD_BATCH, LoadedModel
 from audit.optimize import Visualizations
 from audit.result import sort_findings
 
@@ -90,7 +90,7 @@ FINDINGS_WITH_PASTES = 10  # findings whose card shows probe images before/after
 
 def write_paste_examples(out: Path, model: LoadedModel, checks: list[dict], causal, cutouts: list, probes: np.ndarray,
                           negatives: np.ndarray, class_indices, concept_names: list[str], seed: int,
-                          control: str) -> None:
+                          control: str, batch_size: int = MAX_FORWARD_BATCH) -> None:
     """For the first causal findings: a few probes, the concept paste that moved them to the class,
     and the control paste of the same probe; each with the class's probability. Added to the check."""
     (out / "images" / "causal").mkdir(parents=True, exist_ok=True)
@@ -103,16 +103,23 @@ def write_paste_examples(out: Path, model: LoadedModel, checks: list[dict], caus
         if not len(which):
             continue
         concept_imgs, control_imgs, probe_idx = pastes(cutouts[k], probes, negatives, seed, k, control, which)
-        before = probes[probe_idx]
-        p = np.exp(log_probs(model, np.concatenate([before, concept_imgs, control_imgs]))[:, class_indices[c]])
-        n = len(which)
-        shown = []
-        for i in range(n):
-            entry = {}
-            for j, (kind, img) in enumerate((("probe", before[i]), ("concept", concept_imgs[i]),
-                                              ("control", control_imgs[i]))):
-                rel = f"images/causal/{class_indices[c]:04d}_{ch['concept']}_{i}_{kind}.png"
-                save_png(out / rel, img)
-                entry[kind], entry[f"p_{kind}"] = rel, float(p[j * n + i])
-            shown.append(entry)
-        ch["causal_examples"] = shown
+        ch["causal_examples"] = write_paste_triplets(
+            out, model, probes[probe_idx], concept_imgs, control_imgs, int(class_indices[c]), "concept",
+            f"images/causal/{class_indices[c]:04d}_{ch['concept']}_{{i}}_{{kind}}.png", batch_size)
+
+
+def write_paste_triplets(out: Path, model: LoadedModel, before: np.ndarray, pasted: np.ndarray, control: np.ndarray,
+                         class_index: int, pasted_kind: str, name: str, batch_size: int) -> list[dict]:
+    """Each probe before, with the paste and with its control paste, as PNGs named `name` (with
+    {i} and {kind}), beside the class's probability on each: what a finding card shows."""
+    p = np.exp(log_probs(model, np.concatenate([before, pasted, control]), batch_size)[:, class_index])
+    n = len(before)
+    shown = []
+    for i in range(n):
+        entry = {}
+        for j, (kind, img) in enumerate((("probe", before[i]), (pasted_kind, pasted[i]), ("control", control[i]))):
+            rel = name.format(i=i, kind=kind)
+            save_png(out / rel, img)
+            entry[kind], entry[f"p_{kind}"] = rel, float(p[j * n + i])
+        shown.append(entry)
+    return shown

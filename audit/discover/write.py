@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.causal import log_probs, paste, pastes
+from audit.causal import paste, pastes
 from audit.discover import regions
 from audit.discover.run import fill_source
 from audit.discover.stage import DiscoveryRun
 from audit.images import save_png
 from audit.model import LoadedModel, forward_batch_size
+from audit.report_images import write_paste_triplets
 from audit.result import EXIT_CODES
 
 FOLDER = "images/discovered"
@@ -97,19 +98,8 @@ def _paste_examples(out: Path, model: LoadedModel, run: DiscoveryRun, d, stem: s
     source = fill_source(run.probes.images, run.probes.labels, run.negatives, d.class_index)
     which = np.array(d.shown_pastes)
     with_pattern, with_control, probe_idx = pastes(d.cutouts, probes, source, run.seed + d.pattern, 0, "mask", which)
-    before = probes[probe_idx]
-    n = len(which)
-    prob = np.exp(log_probs(model, np.concatenate([before, with_pattern, with_control]), batch)[:, d.class_index])
-    shown = []
-    for i in range(n):
-        entry = {}
-        for j, (kind, img) in enumerate((("probe", before[i]), ("pattern", with_pattern[i]),
-                                          ("control", with_control[i]))):
-            rel = f"{stem}_paste_{i}_{kind}.png"
-            save_png(out / rel, img)
-            entry[kind], entry[f"p_{kind}"] = rel, float(prob[j * n + i])
-        shown.append(entry)
-    return shown
+    return write_paste_triplets(out, model, probes[probe_idx], with_pattern, with_control, d.class_index, "pattern",
+                                f"{stem}_paste_{{i}}_{{kind}}.png", batch)
 
 
 def discovery_record(run: DiscoveryRun, cfg) -> dict:
