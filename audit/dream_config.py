@@ -33,7 +33,7 @@ from audit.config import (ModelConfig, ReportConfig, _model, _Section, check_cla
                           read_yaml)
 from audit.dream import DreamSettings
 from audit.errors import UserError
-from audit.yaml_input import short_repr
+from audit.yaml_input import flag_numbers, short_repr
 
 
 @dataclass(frozen=True)
@@ -141,14 +141,6 @@ def load_dream_config(path: str | Path) -> DreamConfig:
     return parse_dream_config(file, data, text)
 
 
-def _numbers(text: str, kind, flag: str, example: str) -> list:
-    try:
-        return [kind(v) for v in text.split(",")]
-    except ValueError:
-        raise UserError(f"audit dream: {flag} {short_repr(text)} is not a comma-separated list of numbers; "
-                        f"write it like {example}") from None
-
-
 def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     """Build the config a user would have written from `audit dream` flags."""
     if not args.model:
@@ -157,7 +149,8 @@ def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     if args.preprocessing:
         model["preprocessing"] = args.preprocessing
     else:
-        model["input_range"] = _numbers(args.input_range, float, "--input-range", "0,255") if args.input_range else [0, 1]
+        model["input_range"] = (flag_numbers(args.input_range, float, "audit dream", "--input-range", "0,255")
+                                if args.input_range else [0, 1])
     if args.guide and args.channels:
         raise UserError("audit dream: --channels and --guide both choose channels; give one of them")
     if args.guide and not args.layer:
@@ -170,12 +163,12 @@ def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
         model["classes_file"] = str(args.classes_file)
     dream = {"input": str(args.input) if args.input else "noise"}
     if args.size:
-        dream["size"] = _numbers(args.size, int, "--size", "256,256")
+        dream["size"] = flag_numbers(args.size, int, "audit dream", "--size", "256,256")
     terms = []
     if args.layer and not args.guide:
         term = {"layer": args.layer}
         if args.channels:
-            term["channels"] = _numbers(args.channels, int, "--channels", "3,17")
+            term["channels"] = flag_numbers(args.channels, int, "audit dream", "--channels", "3,17")
         if args.neuron is not None:
             term["neuron"] = args.neuron
         terms.append(term)

@@ -65,3 +65,15 @@ def parse_yaml(file, text: bytes) -> Any:
         raise UserError(f"{file}: {where}: not valid YAML ({problem[:300]}); {fix}") from None
     except RecursionError:
         raise UserError(f"{file}: YAML: nested too deeply; fix the syntax") from None
+
+
+def flag_numbers(text: str, kind, command: str, flag: str, example: str) -> list:
+    """A comma-separated list of numbers given to a command-line flag (`--size 256,256`), or a
+    one-line error naming the command and the flag."""
+    from audit.errors import UserError
+
+    try:
+        return [kind(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"{command}: {flag} {short_repr(text)} is not a comma-separated list of numbers; "
+                        f"write it like {example}") from None

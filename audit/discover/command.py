@@ -15,6 +15,7 @@ from audit.config import (ModelConfig, ReportConfig, VisualizeConfig, _model, _r
                           load_config)
 from audit.discover.settings import DiscoverConfig, parse_discover
 from audit.errors import UserError
+from audit.yaml_input import flag_numbers
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,6 @@ class DiscoverRunConfig:
     layer: str = "auto"
 
 
-def _numbers(text: str, flag: str, example: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise UserError(f"audit discover: {flag} {text!r} is not a comma-separated list of numbers; write it like "
-                        f"{example}") from None
-
-
 def from_flags(args, cwd: Path) -> DiscoverRunConfig:
     """The config a user would have written, from flags; parsed by the same validation."""
     if not args.model or not args.probes:
@@ -48,7 +41,7 @@ def from_flags(args, cwd: Path) -> DiscoverRunConfig:
     if args.preprocessing:
         model["preprocessing"] = args.preprocessing
     elif args.input_range:
-        model["input_range"] = _numbers(args.input_range, "--input-range", "0,255")
+        model["input_range"] = flag_numbers(args.input_range, float, "audit discover", "--input-range", "0,255")
     if args.classes_file:
         model["classes_file"] = str(args.classes_file)
     visualize = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
