@@ -48,7 +48,8 @@ def discover_class(model: LoadedModel, images: np.ndarray, class_index: int, cfg
     for j in range(found.weights.shape[1]):
         order = np.argsort(-found.weights[:, j], kind="stable")
         top = order[:max(cfg.examples, cfg.cutout_images)]
-        alpha = regions.alphas(found.maps[top, j], size)
+        sharp = pixel_gradients(model, gradient, found.components[j], images[top], grad_batch)
+        alpha = regions.alphas(found.maps[top, j], size, sharp)
         shown = top[:cfg.examples]
         out.append(Discovery(
             class_index=int(class_index), pattern=j + 1, share=float(found.share[j]),
@@ -57,6 +58,22 @@ def discover_class(model: LoadedModel, images: np.ndarray, class_index: int, cfg
                                                                             alpha[:cfg.cutout_images]),
             kept=float("nan"), gradient=gradient, component=found.components[j]))
     return out
+
+
+def pixel_gradients(model: LoadedModel, gradient: np.ndarray, component: np.ndarray, images: np.ndarray,
+                    batch: int) -> np.ndarray:
+    """(n, H, W): |d pattern score / d pixel|, summed over colour channels, of each image."""
+    import tensorflow as tf
+
+    scored = pattern_model(model, [gradient], [component])
+    out = []
+    for i in range(0, len(images), batch):
+        x = tf.constant(images[i:i + batch], tf.float32)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            score = tf.reduce_sum(scored.forward(x)[1])
+        out.append(tf.reduce_sum(tf.abs(tape.gradient(score, x)), -1).numpy())
+    return np.concatenate(out).astype(np.float64)
 
 
 def pattern_scores(model: LoadedModel, patterns: list[Discovery], images: np.ndarray, batch: int) -> np.ndarray:
