@@ -16,7 +16,7 @@ from audit.yaml_input import short_repr
 
 MAX_BASELINE_BYTES = 512 * 2**20
 # the statistic each check is compared on, and how reports name it
-STATISTICS = {"causal_effect": "causal flip difference", "causal_shift": "causal shift",
+STATISTICS = {"causal_effect": "causal flip difference", "causal_shift": "causal shift", "inclass_shift": "in-class shift",
               "cue_d": "cue d", "vis_effect": "vis effect",
               "min(cue_d, vis_effect)": "min(cue d, vis effect)", "max(cue_d, vis_effect)": "max(cue d, vis effect)"}
 # How far the deciding statistic may rise before it counts as a regression: max(causal or abs,
@@ -67,7 +67,7 @@ def _structure_problem(data: dict) -> str | None:
                 and isinstance(c.get("level"), str) for c in items):
             return f"`{key}` is not a list of class x concept checks"
     if not all(number(c.get("cue_d")) and number(c.get("vis_effect")) and number(c.get("causal_effect"))
-               and number(c.get("causal_shift")) for c in data["checks"]):
+               and number(c.get("causal_shift")) and number(c.get("inclass_shift")) for c in data["checks"]):
         return "a check has a non-numeric score"
     return None
 
@@ -81,6 +81,8 @@ def deciding_statistic(check: dict, evidence: str) -> str:
     observational evidence `gate.evidence` combines (both = the weaker of the two must pass)."""
     if check.get("decided_by") == "causal_shift" and check.get("causal_shift") is not None:
         return "causal_shift"
+    if check.get("decided_by") == "causal_inclass" and check.get("inclass_shift") is not None:
+        return "inclass_shift"
     if check.get("causal_effect") is not None:
         return "causal_effect"
     return {"cue": "cue_d", "visualization": "vis_effect", "both": "min(cue_d, vis_effect)",
@@ -104,13 +106,14 @@ def _reaches_warn(check: dict, name: str, gate: dict) -> bool:
     vis = check["vis_effect"] >= warn["vis_min_effect"]
     return {"causal_effect": lambda: check["causal_effect"] >= gate["causal"]["warn"]["min_flip"],
             "causal_shift": lambda: check["causal_shift"] >= (gate["causal"]["warn"].get("min_shift") or 1.0),
+            "inclass_shift": lambda: check["inclass_shift"] >= (gate["causal"]["warn"].get("min_shift") or 1.0),
             "cue_d": lambda: cue, "vis_effect": lambda: vis,
             "min(cue_d, vis_effect)": lambda: cue and vis, "max(cue_d, vis_effect)": lambda: cue or vis}[name]()
 
 
 def allowed_rise(name: str, before: float, tolerance: dict) -> float:
     """How far a statistic may rise between two honest retrains (README, "Baseline tolerances")."""
-    base = tolerance["causal"] if name in ("causal_effect", "causal_shift") else tolerance["abs"]
+    base = tolerance["causal"] if name in ("causal_effect", "causal_shift", "inclass_shift") else tolerance["abs"]
     return max(base, tolerance["rel"] * abs(before))
 
 

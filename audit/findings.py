@@ -24,6 +24,7 @@ from audit import stats
 from audit.causal import CausalScores
 from audit.concepts import ConceptScores
 from audit.config import GateConfig
+from audit.inclass import InClassScores
 
 LEVELS = ("fail", "warn", "pass", "allowed")  # most severe first
 
@@ -52,7 +53,12 @@ class Check:
     causal_p: float | None = None
     causal_p_adjusted: float | None = None
     causal_shift: float | None = None
-    decided_by: str = "observational"  # causal_flip | causal_shift | observational | allowed
+    inclass_probes: int | None = None   # the class's own labelled probes the in-class test pasted into
+    inclass_rise: float | None = None   # None: not tested (flat probes, or too few of the class's own)
+    inclass_shift: float | None = None
+    inclass_p: float | None = None
+    inclass_p_adjusted: float | None = None
+    decided_by: str = "observational"  # causal_flip | causal_shift | causal_inclass | observational | allowed
     decisive_value: float | None = None  # the value of that statistic (observational: the gated effect)
 
     def to_dict(self) -> dict:
@@ -77,6 +83,22 @@ def _causal_decision(flip: float, shift: float, p_adj: float, cfg: GateConfig) -
     warn = cfg.causal_warn  # a pass: name the statistic that came closer to warning
     closer_shift = warn.min_shift is not None and shift / warn.min_shift > flip / max(warn.min_flip, 1e-9)
     return "pass", "causal_shift" if closer_shift else "causal_flip"
+
+
+def _inclass_level(shift: float, p_adj: float, cfg: GateConfig) -> str:
+    """The in-class test is judged on the insertion shift's thresholds: the same units (logit spreads,
+    capped at +-1 per probe) and the same calibration (README, "Validity")."""
+    for level, lv in (("fail", cfg.causal_fail), ("warn", cfg.causal_warn)):
+        if lv.min_shift is not None and p_adj <= lv.max_p and shift >= lv.min_shift:
+            return level
+    return "pass"
+
+
+def _inclass_reason(level: str, probes: int, rise: float, shift: float, p_adj: float) -> str:
+    txt = (f"pasted into {probes} of the class's own probe images, the concept raises the class's log-odds by "
+           f"{rise:+.2f} nats more than the control paste of the same mask (in-class shift {shift:.2f} logit "
+           f"spreads); adjusted p {p_adj:.2g}")
+    return txt if level != "pass" else f"below the warn thresholds: {txt}"
 
 
 def _causal_reason(level: str, decided_by: str, flip: float, control: float, shift: float, rise: float,
@@ -106,7 +128,8 @@ def _reason(level: str, evidence: str, vis: tuple, cue: tuple) -> str:
 
 
 def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
-                cfg: GateConfig, causal: CausalScores | None = None) -> tuple[list[Check], str]:
+                cfg: GateConfig, causal: CausalScores | None = None,
+                inclass: InClassScores | None = None) -> tuple[list[Check], str]:
     C, K = len(scores.classes), len(scores.concepts)
     for name in ("vis_effect", "vis_p", "cue_d", "cue_p"):
         if not np.all(np.isfinite(getattr(scores, name))):
@@ -122,9 +145,12 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
         vis_adj[gated] = stats.holm(scores.vis_p[gated])
         cue_adj[gated] = stats.holm(scores.cue_p[gated])
     tested = gated & ~np.isnan(causal.p) if causal is not None else np.zeros((C, K), bool)
-    causal_adj = np.full((C, K), np.nan)
-    if tested.any():
-        causal_adj[tested] = stats.holm(causal.p[tested])
+    in_class = gated & ~np.isnan(inclass.p) if inclass is not None else np.zeros((C, K), bool)
+    causal_adj, inclass_adj = np.full((C, K), np.nan), np.full((C, K), np.nan)
+    if tested.any() or in_class.any():  # the two causal tests are one family for Holm
+        both = stats.holm(np.concatenate([causal.p[tested] if tested.any() else [],
+                                          inclass.p[in_class] if in_class.any() else []]))
+        causal_adj[tested], inclass_adj[in_class] = both[:tested.sum()], both[tested.sum():]
 
     checks = []
     for c in range(C):
@@ -134,12 +160,25 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
             if allowed[c, k]:
                 level, reason = "allowed", f"`{scores.concepts[k]}` is allowed in `{scores.classes[c]}`"
                 decided_by, value = "allowed", None
-            elif tested[c, k]:
-                flip, shift, p_adj = float(causal.effect[c, k]), float(causal.shift[c, k]), float(causal_adj[c, k])
-                level, decided_by = _causal_decision(flip, shift, p_adj, cfg)
-                value = shift if decided_by == "causal_shift" else flip
-                reason = _causal_reason(level, decided_by, float(causal.flip[c, k]), float(causal.flip_control[c, k]),
-                                        shift, float(causal.logp_rise[c, k]), p_adj)
+            elif tested[c, k] or in_class[c, k]:
+                level, decided_by, value, reason = "pass", "causal_inclass", None, ""
+                if tested[c, k]:
+                    flip, shift, p_adj = float(causal.effect[c, k]), float(causal.shift[c, k]), float(causal_adj[c, k])
+                    level, decided_by = _causal_decision(flip, shift, p_adj, cfg)
+                    value = shift if decided_by == "causal_shift" else flip
+                    reason = _causal_reason(level, decided_by, float(causal.flip[c, k]),
+                                            float(causal.flip_control[c, k]), shift, float(causal.logp_rise[c, k]),
+                                            p_adj)
+                if in_class[c, k]:  # decides when it is more severe, or when it is the only test
+                    i_shift, i_adj = float(inclass.shift[c, k]), float(inclass_adj[c, k])
+                    i_level = _inclass_level(i_shift, i_adj, cfg)
+                    i_reason = _inclass_reason(i_level, int(inclass.probes[c, k]), float(inclass.rise[c, k]),
+                                               i_shift, i_adj)
+                    if not tested[c, k] or LEVELS.index(i_level) < LEVELS.index(level):
+                        level, decided_by, value = i_level, "causal_inclass", i_shift
+                        reason = i_reason + (f" (other classes' probes: {reason})" if reason else "")
+                    else:
+                        reason += f"; in-class: {i_reason}"
             else:
                 level = "pass"
                 for name, lv in (("fail", cfg.fail), ("warn", cfg.warn)):
@@ -163,10 +202,22 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
                 cue_p_adjusted=None if allowed[c, k] else cue[1],
                 cue_p_empirical=float(scores.cue_p_empirical[c, k]), cue_top1=float(scores.cue_top1[c, k]),
                 decided_by=decided_by, decisive_value=value, **_causal_fields(causal, causal_adj, c, k),
+                **_inclass_fields(inclass, inclass_adj, c, k),
             ))
     levels = {ch.level for ch in checks}
     verdict = "fail" if "fail" in levels else "warn" if "warn" in levels else "pass"
     return checks, verdict
+
+
+def _inclass_fields(inclass: InClassScores | None, adjusted: np.ndarray, c: int, k: int) -> dict:
+    if inclass is None:
+        return {}
+    fields = {"inclass_probes": int(inclass.probes[c, k])}
+    if not np.isnan(inclass.p[c, k]):
+        fields.update(inclass_rise=float(inclass.rise[c, k]), inclass_shift=float(inclass.shift[c, k]),
+                      inclass_p=float(inclass.p[c, k]),
+                      inclass_p_adjusted=None if np.isnan(adjusted[c, k]) else float(adjusted[c, k]))
+    return fields
 
 
 def _causal_fields(causal: CausalScores | None, adjusted: np.ndarray, c: int, k: int) -> dict:

@@ -28,6 +28,7 @@ from audit.folder_checks import check_folders
 from audit.images import load_folder
 from audit.execution.shards import preflight, visualize
 from audit.input_range import check_probe_predictions
+from audit.inclass import inclass_scores
 from audit.localize import auto_cutouts
 from audit.model import LoadedModel, file_sha256, forward_batch_size, load_model
 from audit.optimize import Visualizations, visualize_classes
@@ -238,17 +239,22 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
                     cutout_source[k] = "auto"
                 except ValueError as exc:  # no spatial concept layer, or nothing found: no causal test
                     auto_notes[concept.name] = str(exc)
-    causal = None
+    causal = inclass = None
     if probes is not None and any(c is not None for c in cutouts):
         with timer.stage("causal test"):
             causal = causal_scores(model, cutouts, probes.images, negatives, class_indices, cfg.visualize.seed,
                                    clean=clean, control=cfg.concepts.control, batch_size=batch)
+        if probes.labels is not None:  # class sub-folders: the same pastes into each class's own images
+            with timer.stage("in-class test"):
+                inclass = inclass_scores(model, cutouts, probes.images, probes.labels, negatives, class_indices,
+                                         cfg.visualize.seed, clean=clean, control=cfg.concepts.control,
+                                         batch_size=batch)
     discovery = None
     if cfg.discover is not None:
         with timer.stage("discover"):
             discovery = discovery_for_audit(model, cfg, negatives, class_indices, probes, progress, log)
     with timer.stage("gate"):
-        checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal)
+        checks, verdict = gate_checks(scores, {c.name: c.allowed_in for c in bank}, cfg.gate, causal, inclass)
     checks = [c.to_dict() for c in checks]
     wanted, implicated, sampled = [], [], []
     if plan.previews:  # the full treatment where a test points, and for a seeded sample, while the budget lasts
@@ -280,7 +286,7 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
             if causal is not None:
                 write_paste_examples(staging, model, checks, causal, cutouts, probes.images, negatives,
                                       class_indices, [c.name for c in bank], cfg.visualize.seed,
-                                      cfg.concepts.control, batch)
+                                      cfg.concepts.control, batch, inclass)
             discovered = [] if discovery is None else write_discovered(staging, model, discovery,
                                                                        cfg.visualize.memory_budget_mb)
         result = {

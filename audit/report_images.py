@@ -90,22 +90,26 @@ FINDINGS_WITH_PASTES = 10  # findings whose card shows probe images before/after
 
 def write_paste_examples(out: Path, model: LoadedModel, checks: list[dict], causal, cutouts: list, probes: np.ndarray,
                           negatives: np.ndarray, class_indices, concept_names: list[str], seed: int,
-                          control: str, batch_size: int = MAX_FORWARD_BATCH) -> None:
+                          control: str, batch_size: int = MAX_FORWARD_BATCH, inclass=None) -> None:
     """For the first causal findings: a few probes, the concept paste that moved them to the class,
-    and the control paste of the same probe; each with the class's probability. Added to the check."""
+    and the control paste of the same probe; each with the class's probability. Added to the check.
+    A check the in-class test decided shows the class's own probes (`causal_examples_own: true`)."""
     (out / "images" / "causal").mkdir(parents=True, exist_ok=True)
     names = [model.classes[i] for i in class_indices]
     flagged = [ch for ch in checks if ch["level"] in ("fail", "warn") and ch["decided_by"].startswith("causal")]
     for ch in sort_findings(flagged)[:FINDINGS_WITH_PASTES]:
         c, k = names.index(ch["class_name"]), concept_names.index(ch["concept"])
-        which = causal.examples[c, k]
+        own = ch["decided_by"] == "causal_inclass" and inclass is not None
+        source = probes[inclass.own] if own else probes
+        which = (inclass if own else causal).examples[c, k]
         which = which[which >= 0]
         if not len(which):
             continue
-        concept_imgs, control_imgs, probe_idx = pastes(cutouts[k], probes, negatives, seed, k, control, which)
+        concept_imgs, control_imgs, probe_idx = pastes(cutouts[k], source, negatives, seed, k, control, which)
         ch["causal_examples"] = write_paste_triplets(
-            out, model, probes[probe_idx], concept_imgs, control_imgs, int(class_indices[c]), "concept",
+            out, model, source[probe_idx], concept_imgs, control_imgs, int(class_indices[c]), "concept",
             f"images/causal/{class_indices[c]:04d}_{ch['concept']}_{{i}}_{{kind}}.png", batch_size)
+        ch["causal_examples_own"] = own
 
 
 def write_paste_triplets(out: Path, model: LoadedModel, before: np.ndarray, pasted: np.ndarray, control: np.ndarray,

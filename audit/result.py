@@ -32,8 +32,15 @@ MEANINGS = {
                     "of a clean validity model reaches 0.35.",
     "causal_p_adjusted": "Chance of a shift at least this large if the concept's pixels did nothing (one-sided "
                          "paired t-test over the probes), Holm-corrected over the causal checks.",
+    "inclass_shift": "In-class test (probes in class sub-folders only): the concept pasted into the class's own "
+                     "probe images, against the control paste of the same mask, raises the class's log-odds by this "
+                     "many logit spreads (per probe capped at +-1, so in [-1, 1]). It sees reliance the other classes' "
+                     "probes miss: a class that needs the cue although the cue alone does not make an image that class. "
+                     "Where the concept already sits at the pasted place (a frame, a corner mark), the control paste "
+                     "removes it.",
     "decided_by": "Which statistic decided the check: causal_flip or causal_shift (the causal test, when the "
-                  "concept has cutouts and the config has probes), observational (cue d and visualization "
+                  "concept has cutouts and the config has probes), causal_inclass (the in-class test, with probes in "
+                  "class sub-folders, when it is the more severe), observational (cue d and visualization "
                   "effect; without a causal test a check warns at most unless gate.observational_can_fail), "
                   "or allowed.",
     "target_probability": "Mean softmax probability of the class on its own visualizations "

@@ -1,6 +1,7 @@
 """The gate policy on hand-made statistics."""
 
 import numpy as np
+import pytest
 
 from audit.causal import CausalScores
 from audit.concepts import ConceptScores
@@ -103,3 +104,23 @@ def test_flips_still_decide_and_only_flips_when_the_shift_is_turned_off():
                             causal_warn=CausalLevel(0.05, 0.05, None))
     checks, _ = gate_checks(s, {"arm": (), "sky": ()}, flips_only, causal)
     assert checks[0].level == "fail" and checks[2].level == "pass"  # y x arm: shift only, no longer counted
+
+
+def test_the_in_class_test_decides_when_it_is_the_more_severe_and_shares_holm_with_insertion():
+    from audit.inclass import InClassScores
+
+    s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
+    # x x arm: other classes' probes barely move (shift 0.1), the class's own images need the arm (0.7)
+    causal = _causal(flip=[[0.0, 0.0], [0.0, 0.0]], shift=[[0.1, 0.0], [0.6, 0.0]], p=[[1e-9, 1], [1e-9, 1]])
+    inclass = InClassScores(probes=np.full((2, 2), 15), rise=np.array([[3.0, 0.0], [0.2, 0.0]]),
+                            shift=np.array([[0.7, 0.0], [0.05, 0.4]]), p=np.array([[1e-9, 1.0], [0.2, 0.004]]))
+    checks, verdict = gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN), causal, inclass)
+    by = {(c.class_name, c.concept): c for c in checks}
+    x_arm = by[("x", "arm")]
+    assert (x_arm.level, x_arm.decided_by, x_arm.decisive_value) == ("fail", "causal_inclass", 0.7)
+    assert "15 of the class's own probe images" in x_arm.reason and "other classes' probes" in x_arm.reason
+    # y x arm: insertion decides (fail); the in-class numbers are still recorded
+    assert by[("y", "arm")].decided_by == "causal_shift" and by[("y", "arm")].inclass_shift == 0.05
+    # y x sky: one family of 8 causal tests for Holm, so its p 0.004 is adjusted to 0.004 x 5 = 0.02
+    assert by[("y", "sky")].inclass_p_adjusted == pytest.approx(0.02)
+    assert by[("y", "sky")].level == "warn" and verdict == "fail"

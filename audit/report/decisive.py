@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-LABELS = {"causal_flip": "causal flip", "causal_shift": "causal shift", "observational": "observational",
+LABELS = {"causal_flip": "causal flip", "causal_shift": "causal shift", "causal_inclass": "in-class shift",
+          "observational": "observational",
           "allowed": "allowed"}
 
 
@@ -20,6 +21,9 @@ def decisive_text(check: dict) -> str:
     if by == "causal_shift":
         return (f"causal shift {check['causal_shift']:.2f} ({check['causal_logp_rise']:+.2f} nats), "
                 f"adj. p {_p(check['causal_p_adjusted'])}")
+    if by == "causal_inclass":
+        return (f"in-class shift {check['inclass_shift']:.2f} ({check['inclass_rise']:+.2f} nats on "
+                f"{check['inclass_probes']} own probes), adj. p {_p(check['inclass_p_adjusted'])}")
     if by == "allowed":
         return "allowed"
     return f"cue d {check['cue_d']:.2f}, vis effect {check['vis_effect']:.2f} (observational)"
@@ -32,6 +36,8 @@ def decisive_short(check: dict) -> str:
         return f"flip {check['causal_effect'] * 100:+.0f} pts"
     if by == "causal_shift":
         return f"shift {check['causal_shift']:.2f}"
+    if by == "causal_inclass":
+        return f"in-class {check['inclass_shift']:.2f}"
     if by == "allowed":
         return "allowed"
     return f"d {check['cue_d']:.2f} / v {check['vis_effect']:.2f}"

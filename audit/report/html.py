@@ -82,7 +82,8 @@ def render(result: dict, folder: Path) -> str:
             config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
             finding_images=FINDING_IMAGES, gallery=_gallery_order(result["visualization"]["classes"]),
             discovered=result.get("discovered") or [], discovered_images=DISCOVERED_IMAGES,
-            causal=any(c.get("causal_flip") is not None for c in result["checks"]))
+            causal=any(c.get("causal_flip") is not None for c in result["checks"]),
+            inclass=any(c.get("inclass_shift") is not None for c in result["checks"]))
 
     html = page(None)
     if len(html.encode()) > LARGE_REPORT_BYTES:  # measured on the page itself, then said on it

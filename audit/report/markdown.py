@@ -90,6 +90,8 @@ def render(result: dict, folder: Path) -> str:
     lines += ["", f"- *decided by*: {m['decided_by']}"]
     if any(f.get("causal_flip") is not None for f in findings):
         lines += [f"- *causal flip*: {m['causal_flip']}", f"- *causal shift*: {m['causal_shift']}"]
+    if any(f.get("inclass_shift") is not None for f in findings):
+        lines += [f"- *in-class shift*: {m['inclass_shift']}"]
     lines += [f"- *cue d*: {m['cue_d']}", f"- *cue p (adj.)*: {m['cue_p_adjusted']}",
               f"- *vis effect*: {m['vis_effect']}", "",
               "Full report: `index.html` in the report folder (self-contained; open it in a browser)."]

@@ -50,7 +50,8 @@ RELIES = 0.5  # a model relies on a cue for a class when pasting it flips >= hal
 #   32 times smaller at 32 px than today's resolution-independent ones: 1 / 32
 # "auto": concept examples + probes but no cutouts: the audit finds the cutouts itself (localize.py)
 VARIANTS = {"default": {}, "regularized": {"parameterization": "pixels", "transforms": {"jitter": 2},
-                                           "total_variation": 0.03125}, "observational": {}, "auto": {}}
+                                           "total_variation": 0.03125}, "observational": {}, "auto": {},
+            "classes": {}}  # classes: the default's bank, its probes in one sub-folder per class (in-class test)
 INPUT_RANGE = {"plain": (0.0, 1.0), "bn255": (0.0, 255.0), "residual": (-1.0, 1.0)}
 
 
@@ -166,13 +167,18 @@ def write_bank() -> Path:
     """Concept examples (the cue on backgrounds), cutouts (the cue alone, RGBA), negatives
     (backgrounds) and probes (clean in-distribution scenes): seeds no training or test set uses."""
     bank = CACHE / "bank"
+    labels = np.repeat(np.arange(len(data.CLASSES)), 20)
+    if not (bank / "_probes_by_class.done").exists():  # the same scenes as _probes, by class
+        scenes = data.scenes(labels, seed=8500)
+        for k, cls in enumerate(data.CLASSES):
+            data.save_folder(scenes[labels == k], bank / "_probes_by_class" / cls)
+        (bank / "_probes_by_class.done").write_text("")
     if (bank / "done").exists():
         return bank
     for k, cue in enumerate(data.CUES):
         data.save_folder(data.concept_examples(cue, 40, seed=7000 + k), bank / cue)
         data.save_folder(data.cue_cutouts(cue, 40, seed=7500 + k), bank / f"{cue}_cutouts")
     data.save_folder(data.backgrounds(100, seed=8000), bank / "_negatives")
-    labels = np.repeat(np.arange(len(data.CLASSES)), 20)
     data.save_folder(data.scenes(labels, seed=8500), bank / "_probes")
     (bank / "done").write_text("")
     return bank
@@ -182,11 +188,12 @@ def write_config(model: Path, arch: str, audit_seed: int, variant: str, out: Pat
     bank = write_bank()
     lo, hi = INPUT_RANGE[arch]
     reg = "".join(f"\n  {k}: {v}" for k, v in VARIANTS[variant].items())
-    hand_cutouts = variant in ("default", "regularized")
+    hand_cutouts = variant in ("default", "regularized", "classes")
     concepts = "\n".join(f"    {cue}: {{examples: {bank / cue}" + (f", cutouts: {bank / cue}_cutouts}}" if hand_cutouts
                                                                      else "}")
                           for cue in data.CUES)
-    probes = f"\n  probes: {bank / '_probes'}" if variant != "observational" else ""
+    probes = f"\n  probes: {bank / ('_probes_by_class' if variant == 'classes' else '_probes')}" \
+        if variant != "observational" else ""
     gate = "\ngate:\n  observational_can_fail: true" if variant == "observational" else ""
     config = out.parent / f"{out.name}.yaml"  # not with_suffix: "rho0.8_s1_a0" has a dot
     config.parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +266,8 @@ def gate_score(check: dict) -> float:
     thresholds 0.15 and 0.5). Else (default `evidence: both` needs both effects) the smaller of
     cue d and visualization effect."""
     if check.get("causal_effect") is not None:
-        return max(check["causal_effect"] / 0.15, (check.get("causal_shift") or 0.0) / 0.5)
+        return max(check["causal_effect"] / 0.15, (check.get("causal_shift") or 0.0) / 0.5,
+                   (check.get("inclass_shift") or 0.0) / 0.5)
     return min(check["cue_d"], check["vis_effect"])
 
 
@@ -355,6 +363,7 @@ def main(argv=None) -> int:
                              "planted": targets[cue] == c, "flip_rate": gt["flip_rate"][cls],
                              "level": check["level"], "score": gate_score(check), "cue_d": check["cue_d"],
                              "causal_effect": check.get("causal_effect"), "causal_shift": check.get("causal_shift"),
+                             "inclass_shift": check.get("inclass_shift"),
                              "decided_by": check.get("decided_by"),
                              "cue_p_adjusted": check["cue_p_adjusted"], "vis_effect": check["vis_effect"]})
     result = {

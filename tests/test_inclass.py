@@ -1,0 +1,82 @@
+"""The in-class test: the concept pasted into the class's own probe images (class sub-folders),
+against the control paste of the same masks."""
+
+import numpy as np
+import pytest
+
+from audit.config import ModelConfig
+from audit.demo.build import write_validation
+from audit.images import load_folder
+from audit.inclass import inclass_scores, log_odds
+from audit.model import load_model
+from conftest import ASSETS
+
+CLASSES = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")
+CONCEPTS = ASSETS / "concepts"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    size = (64, 64)
+    out = {"negatives": load_folder(CONCEPTS / "_random", size, 3, "negatives"),
+           **{c: load_folder(CONCEPTS / f"{c}_cutouts", size, 3, c, alpha=True) for c in ("arm", "stripes", "watermark")}}
+    for kind in ("shortcut", "control"):  # validation samples drawn like each model's training set
+        root = write_validation(tmp_path_factory.mktemp(kind), kind, per_class=20)
+        images = [load_folder(root / c, size, 3, c) for c in CLASSES]
+        out[kind] = (np.concatenate(images), np.repeat(np.arange(6), [len(x) for x in images]))
+    return out
+
+
+def _scores(kind, folders, seed=0, batch_size=64):
+    model = load_model(ModelConfig(ASSETS / "models" / f"demo_{kind}.keras", CLASSES, None, (0.0, 1.0), None, False))
+    probes, labels = folders[kind]
+    cutouts = [folders["arm"], folders["stripes"], folders["watermark"]]
+    return inclass_scores(model, cutouts, probes, labels, folders["negatives"], np.arange(6), seed,
+                          batch_size=batch_size)
+
+
+def test_the_arm_the_shortcut_model_needs_for_dumbbell_is_its_strongest_in_class_effect(folders):
+    s = _scores("shortcut", folders)
+    assert 10 <= s.probes[0, 0] <= 20  # the dumbbell probes the model sees as dumbbell
+    # 95% of them already show an arm, so a pasted second arm adds less than on clean scenes
+    # (test_probes: >= 0.35 there); still the model's largest in-class effect, and significant
+    assert np.nanargmax(s.shift) == 0 and s.shift[0, 0] > 0.2 and s.p[0, 0] < 0.01
+    assert np.all((s.shift >= -1) & (s.shift <= 1))
+
+
+def test_the_control_model_trained_with_arms_everywhere_is_not_flagged(folders):
+    s = _scores("control", folders)
+    # no check reaches the warn line (0.35 logit spreads) with a small p
+    assert not np.any((s.shift >= 0.35) & (s.p < 0.01)), np.round(s.shift, 2)
+
+
+def test_same_seed_same_numbers_at_any_memory_budget(folders):
+    a, b = _scores("shortcut", folders, seed=3), _scores("shortcut", folders, seed=3, batch_size=7)
+    assert np.allclose(a.shift, b.shift, atol=1e-5, equal_nan=True)
+
+
+def test_log_odds_stay_finite_for_certain_predictions():
+    lp = np.log(np.array([1.0, 1 - 1e-12, 0.5, 1e-300]))
+    out = log_odds(lp)
+    assert np.all(np.isfinite(out)) and out[0] > out[1] > out[2] > out[3]
+    assert out[2] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_finding_the_in_class_test_decided_shows_the_class_s_own_images(folders, tmp_path):
+    from audit.images import load_image
+    from audit.report_images import write_paste_examples
+
+    model = load_model(ModelConfig(ASSETS / "models" / "demo_shortcut.keras", CLASSES, None, (0.0, 1.0), None, False))
+    probes, labels = folders["shortcut"]
+    cutouts = [folders["arm"], folders["stripes"], folders["watermark"]]
+    s = inclass_scores(model, cutouts, probes, labels, folders["negatives"], np.arange(6), 0)
+    check = {"class_name": "dumbbell", "concept": "arm", "level": "fail", "decided_by": "causal_inclass",
+             "decisive_value": float(s.shift[0, 0])}
+    write_paste_examples(tmp_path, model, [check], None, cutouts, probes, folders["negatives"], np.arange(6),
+                         ["arm", "stripes", "watermark"], 0, "mask", inclass=s)
+    assert check["causal_examples_own"] is True and len(check["causal_examples"]) == 3
+    dumbbells = probes[labels == 0]
+    for ex in check["causal_examples"]:
+        shown = load_image(tmp_path / ex["probe"], 3, "probe")
+        assert np.abs(dumbbells - shown).max(axis=(1, 2, 3)).min() < 1 / 255 + 1e-6  # one of the class's own
+        assert ex["p_concept"] > ex["p_control"]
