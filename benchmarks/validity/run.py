@@ -427,11 +427,12 @@ def markdown(r: dict) -> str:
                      f"{s['warnings_controls']} | {s['false_positives_not_relying']} | "
                      f"{_fmt(s['spearman_score_vs_flip_planted'])} / {_fmt(s['spearman_score_vs_flip_all'])} | "
                      f"{_fmt(s['seed_agreement'], '.1%')} |")
-    lines += ["", "Per model (default variant, audit seed 0): planted cue -> flip rate / gate level",
+    shown = "default" if "default" in r["summary"] else next(iter(r["summary"]))
+    lines += ["", f"Per model ({shown} variant, audit seed 0): planted cue -> flip rate / gate level",
               "", "| model | clean acc | " + " | ".join(d_ for d_ in data.CUES) + " | verdict |",
               "|---|---:|" + "---|" * len(data.CUES) + "---|"]
     levels = {(x["model"], x["cue"]): x["level"] for x in r["rows"]
-              if x["variant"] == "default" and x["audit_seed"] == 0 and x["planted"]}
+              if x["variant"] == shown and x["audit_seed"] == 0 and x["planted"]}
     for mod in r["models"]:
         cells = [f"{mod['planted'][c]['flip_rate']:.2f} / {levels.get((mod['name'], c), '?')}" for c in data.CUES]
         first = next(iter(mod["verdicts"].values()))
