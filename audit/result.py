@@ -33,7 +33,8 @@ MEANINGS = {
     "causal_p_adjusted": "Chance of a shift at least this large if the concept's pixels did nothing (one-sided "
                          "paired t-test over the probes), Holm-corrected over the causal checks.",
     "inclass_shift": "In-class test (probes in class sub-folders only): the concept pasted into the class's own "
-                     "probe images, against the control paste of the same mask, raises the class's log-odds by this "
+                     "probe images that the model puts in the class, against the control paste of the same mask, "
+                     "raises the class's log-odds by this "
                      "many logit spreads (per probe capped at +-1, so in [-1, 1]). It sees reliance the other classes' "
                      "probes miss: a class that needs the cue although the cue alone does not make an image that class. "
                      "Where the concept already sits at the pasted place (a frame, a corner mark), the control paste "
