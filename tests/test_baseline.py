@@ -45,6 +45,22 @@ def test_a_causal_check_is_compared_on_its_flip_difference_not_on_cue_d():
     assert "'grid' in class 'star'" in regression["message"]
 
 
+def test_a_check_the_in_class_test_decided_is_compared_on_its_in_class_shift():
+    def decided(shift, level="pass"):
+        return {**_check(level=level, cue_d=0.1, causal_effect=0.0), "causal_shift": 0.05,
+                "decided_by": "causal_inclass", "inclass_shift": shift}
+
+    def result(shift):
+        gate = {**GATE, "causal": {"warn": {"min_flip": 0.05, "min_shift": 0.35}}}
+        return {**_result(decided(shift)), "gate": gate}
+
+    assert deciding_statistic(decided(0.1), "both") == "inclass_shift"
+    tolerance = DEFAULT_TOLERANCE["causal"]
+    assert compare(result(0.34), result(0.34 - tolerance / 2))["regressions"] == []  # within retrain noise
+    (r,) = compare(result(0.36), result(0.1))["regressions"]  # risen past tolerance to the warn line
+    assert r["statistic"] == "inclass_shift" and "in-class shift 0.10 -> 0.36" in r["message"]
+
+
 def test_an_observational_check_is_compared_on_the_evidence_the_gate_combined():
     assert deciding_statistic(_check(), "both") == "min(cue_d, vis_effect)"
     assert deciding_statistic(_check(), "cue") == "cue_d"
