@@ -19,11 +19,12 @@ MAX_BASELINE_BYTES = 512 * 2**20
 STATISTICS = {"causal_effect": "causal flip difference", "causal_shift": "causal shift", "inclass_shift": "in-class shift",
               "cue_d": "cue d", "vis_effect": "vis effect",
               "min(cue_d, vis_effect)": "min(cue d, vis effect)", "max(cue_d, vis_effect)": "max(cue d, vis effect)"}
-# How far the deciding statistic may rise before it counts as a regression: max(causal or abs,
-# rel x |baseline value|). Set from honest retrains of the demo models (benchmarks/retrain, README);
-# `causal` applies to both causal statistics (the flip difference and the shift, both in [-1, 1];
-# the retrains measured the flip difference: the shift's variability is not measured yet).
-DEFAULT_TOLERANCE = {"causal": 0.06, "abs": 3.5, "rel": 0.5}
+# How far the deciding statistic may rise before it counts as a regression: max(causal, shift or
+# abs, rel x |baseline value|). Set from honest retrains of the demo models (benchmarks/retrain,
+# README), between the 95th and 99th percentiles of their absolute changes: the flip difference
+# (`causal`) 0.034 / 0.077, the causal and in-class shifts (`shift`) 0.31-0.37 / 0.54-0.60.
+DEFAULT_TOLERANCE = {"causal": 0.06, "shift": 0.45, "abs": 3.5, "rel": 0.5}
+TOLERANCE_OF = {"causal_effect": "causal", "causal_shift": "shift", "inclass_shift": "shift"}
 
 
 def load_baseline(path: Path | None) -> tuple[str, dict | None, str]:
@@ -113,7 +114,8 @@ def _reaches_warn(check: dict, name: str, gate: dict) -> bool:
 
 def allowed_rise(name: str, before: float, tolerance: dict) -> float:
     """How far a statistic may rise between two honest retrains (README, "Baseline tolerances")."""
-    base = tolerance["causal"] if name in ("causal_effect", "causal_shift", "inclass_shift") else tolerance["abs"]
+    kind = TOLERANCE_OF.get(name, "abs")
+    base = tolerance.get(kind, DEFAULT_TOLERANCE[kind])  # a baseline recorded before `shift` existed
     return max(base, tolerance["rel"] * abs(before))
 
 

@@ -145,10 +145,12 @@ class GateConfig:
     causal_warn: CausalLevel = CausalLevel(0.05, 0.05, SHIFT_WARN)
     observational_can_fail: bool = False  # without a causal test a check reaches `warn` at most
     baseline_causal: float = DEFAULT_TOLERANCE["causal"]
+    baseline_shift: float = DEFAULT_TOLERANCE["shift"]   # the causal and in-class shifts
 
     @property
     def baseline_tolerance(self) -> dict:
-        return {"causal": self.baseline_causal, "abs": self.baseline_abs, "rel": self.baseline_rel}
+        return {"causal": self.baseline_causal, "shift": self.baseline_shift, "abs": self.baseline_abs,
+                "rel": self.baseline_rel}
 
 
 @dataclass(frozen=True)
@@ -483,6 +485,8 @@ def _gate(sec: _Section) -> GateConfig:
     tol = sec.section("baseline_tolerance")
     causal_tol = float(tol.get("causal", (int, float), DEFAULT_TOLERANCE["causal"], check=lambda v: 0 <= v <= 1,
                                fix="use a flip difference in [0, 1]"))
+    shift_tol = float(tol.get("shift", (int, float), DEFAULT_TOLERANCE["shift"], check=lambda v: 0 <= v <= 2,
+                              fix="use a shift in [0, 2] logit spreads"))
     abs_tol = float(tol.get("abs", (int, float), DEFAULT_TOLERANCE["abs"], check=_within(0, 1e6),
                             fix="use a finite effect size >= 0"))
     rel_tol = float(tol.get("rel", (int, float), DEFAULT_TOLERANCE["rel"], check=_within(0, 1e6),
@@ -497,7 +501,7 @@ def _gate(sec: _Section) -> GateConfig:
     observational_can_fail = sec.get("observational_can_fail", bool, default=False)
     sec.finish()
     return GateConfig(evidence, fail, warn, baseline, abs_tol, rel_tol, on_missing, causal_fail, causal_warn,
-                      observational_can_fail, causal_tol)
+                      observational_can_fail, causal_tol, shift_tol)
 
 
 def _causal_level(sec: _Section, default: CausalLevel) -> CausalLevel:

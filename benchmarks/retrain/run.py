@@ -47,7 +47,7 @@ EPOCHS = 30
 # small (~0.8 MB) models the test suite uses: an honest retrain of the control and a new shortcut
 EXPORT = {"control_s1": "control_retrain.keras", "shortcut_s2": "new_shortcut.keras"}
 TEST_ASSETS = ROOT / "tests" / "assets" / "retrain"
-STATISTICS = ("causal_effect", "cue_d", "vis_effect", "min(cue_d, vis_effect)")
+STATISTICS = ("causal_effect", "causal_shift", "inclass_shift", "cue_d", "vis_effect", "min(cue_d, vis_effect)")
 
 
 def models() -> list[dict]:
@@ -116,8 +116,8 @@ def config(m: dict, variant: str, out: Path) -> dict:
     cfg["model"]["path"] = str(model_path(m))
     concepts = cfg["concepts"]
     concepts["negatives"] = str(ASSETS / "concepts" / "_random")
-    if variant == "causal":
-        concepts["probes"] = str(ASSETS / "concepts" / "_probes")
+    if variant == "causal":  # the demo's probe scenes in class sub-folders: the in-class test runs too
+        concepts["probes"] = str(probes_by_class())
     else:
         del concepts["probes"]
     for name, c in concepts["bank"].items():
@@ -130,11 +130,22 @@ def config(m: dict, variant: str, out: Path) -> dict:
     return cfg
 
 
+def probes_by_class() -> Path:
+    """The demo's probe scenes (named <class>_<n>.png) copied into one sub-folder per class."""
+    folder = CACHE / "probes_by_class"
+    if not (CACHE / "probes_by_class.done").exists():
+        for f in sorted((ASSETS / "concepts" / "_probes").glob("*.png")):
+            (folder / f.name.rsplit("_", 1)[0]).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, folder / f.name.rsplit("_", 1)[0] / f.name)
+        (CACHE / "probes_by_class.done").write_text("")
+    return folder
+
+
 def _code_version() -> str:
     """The modules that compute the statistics: audits are reused while these stay the same (the
     comparison itself is recomputed from the audit.json files on every run)."""
     h = hashlib.sha256()
-    for name in ("causal", "concepts", "stats", "findings", "optimize", "model", "images", "objectives"):
+    for name in ("causal", "inclass", "concepts", "stats", "findings", "optimize", "model", "images", "objectives"):
         h.update((ROOT / "audit" / f"{name}.py").read_bytes())
     return h.hexdigest()[:12]
 
@@ -265,8 +276,7 @@ def main(argv=None) -> None:
     record = {
         "benchmark": "retrain", "date": dt.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "epochs": EPOCHS, "models": todo, "train_seconds": train_seconds,
-        "tolerances": {"causal": defaults.baseline_causal, "abs": defaults.baseline_abs,
-                       "rel": defaults.baseline_rel},
+        "tolerances": defaults.baseline_tolerance,
         "planted_reliance": {m["name"]: reliance(m) for m in todo if m["group"] == "new_shortcut"},
         "findings_per_model": {f"{name}/{v}": [(f["class_name"], f["concept"], f["level"]) for f in a["findings"]]
                                for (name, v), a in audits.items()},

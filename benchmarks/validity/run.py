@@ -51,7 +51,7 @@ RELIES = 0.5  # a model relies on a cue for a class when pasting it flips >= hal
 # "auto": concept examples + probes but no cutouts: the audit finds the cutouts itself (localize.py)
 VARIANTS = {"default": {}, "regularized": {"parameterization": "pixels", "transforms": {"jitter": 2},
                                            "total_variation": 0.03125}, "observational": {}, "auto": {},
-            "classes": {}}  # classes: the default's bank, its probes in one sub-folder per class (in-class test)
+            "classes": {}, "auto_classes": {}}  # *classes: probes in one sub-folder per class (in-class test)
 INPUT_RANGE = {"plain": (0.0, 1.0), "bn255": (0.0, 255.0), "residual": (-1.0, 1.0)}
 
 
@@ -192,7 +192,7 @@ def write_config(model: Path, arch: str, audit_seed: int, variant: str, out: Pat
     concepts = "\n".join(f"    {cue}: {{examples: {bank / cue}" + (f", cutouts: {bank / cue}_cutouts}}" if hand_cutouts
                                                                      else "}")
                           for cue in data.CUES)
-    probes = f"\n  probes: {bank / ('_probes_by_class' if variant == 'classes' else '_probes')}" \
+    probes = f"\n  probes: {bank / ('_probes_by_class' if variant.endswith('classes') else '_probes')}" \
         if variant != "observational" else ""
     gate = "\ngate:\n  observational_can_fail: true" if variant == "observational" else ""
     config = out.parent / f"{out.name}.yaml"  # not with_suffix: "rho0.8_s1_a0" has a dot
