@@ -400,6 +400,27 @@ def _terminate(signum, frame):
     raise Terminated(signum)
 
 
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    if isinstance(exc, Terminated):
+        name = signal.Signals(exc.args[0]).name
+        print(f"audit: terminated ({name}); no report was written, the previous one is untouched", file=sys.stderr)
+        return 128 + exc.args[0]
+    print("audit: interrupted; no report was written, the previous one is untouched", file=sys.stderr)
+    return 130
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """A signal that arrived inside C code (NumPy handing an array to TensorFlow) can surface as a
+    SystemError whose cause is the KeyboardInterrupt: it is still the signal, not an internal error."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name with undecodable bytes must not crash a print
         if hasattr(stream, "reconfigure"):
@@ -415,14 +436,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audit: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
-        if isinstance(exc, Terminated):
-            name = signal.Signals(exc.args[0]).name
-            print(f"audit: terminated ({name}); no report was written, the previous one is untouched",
-                  file=sys.stderr)
-            return 128 + exc.args[0]
-        print("audit: interrupted; no report was written, the previous one is untouched", file=sys.stderr)
-        return 130
+        return _interrupted(exc)
     except Exception as exc:  # the gate fails closed on anything unexpected
+        signal_behind = _interrupt_behind(exc)
+        if signal_behind is not None:
+            return _interrupted(signal_behind)
         traceback.print_exc()
         print(f"audit: internal error: {type(exc).__name__}: {exc}; the gate fails (exit 3). Please report "
               "this with the traceback above.", file=sys.stderr)
