@@ -68,19 +68,24 @@ def write_images(out: Path, model: LoadedModel, vis: Visualizations | None, bank
     return classes, examples
 
 
+def checkerboard_view(cutout: np.ndarray) -> np.ndarray:
+    """An RGBA cutout (H, W, ch + 1) over a grey checkerboard: what was pasted and where it is
+    transparent, as a reviewer sees it."""
+    h, w = cutout.shape[:2]
+    checker = 0.45 + 0.1 * ((np.arange(h)[:, None] // 4 + np.arange(w)[None] // 4) % 2)[..., None]
+    return paste(checker, cutout[..., :-1], cutout[..., -1:])
+
+
 def write_cutouts(out: Path, bank: list[ConceptSet], cutouts: list, source: list) -> dict[str, list[str]]:
-    """A few cutouts per concept as the causal test pastes them, over a grey checkerboard (so the
-    reviewer sees what was pasted and where it is transparent)."""
+    """A few cutouts per concept as the causal test pastes them, over a grey checkerboard."""
     written = {}
     for concept, cut, src in zip(bank, cutouts, source):
         if cut is None:
             continue
-        h, w = cut.shape[1:3]
-        checker = 0.45 + 0.1 * ((np.arange(h)[:, None] // 4 + np.arange(w)[None] // 4) % 2)[..., None]
         written[concept.name] = []
         for i in range(min(CONCEPT_THUMBNAILS, len(cut))):
             rel = f"images/concepts/{concept.name}_{src}_cutout_{i}.png"
-            save_png(out / rel, paste(checker, cut[i, ..., :-1], cut[i, ..., -1:]))
+            save_png(out / rel, checkerboard_view(cut[i]))
             written[concept.name].append(rel)
     return written
 

@@ -7,22 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.causal import paste, pastes
+from audit.causal import pastes
 from audit.discover import regions
 from audit.discover.run import fill_source
 from audit.discover.stage import DiscoveryRun
 from audit.images import save_png
 from audit.model import LoadedModel, forward_batch_size
-from audit.report_images import write_paste_triplets
+from audit.report_images import checkerboard_view, write_paste_triplets
 from audit.result import EXIT_CODES
 
 FOLDER = "images/discovered"
 LEVEL_ORDER = {"fail": 0, "warn": 1, "review": 2}
 CUTOUTS_SHOWN = 6
-
-
-def _checker(h: int, w: int) -> np.ndarray:
-    return 0.45 + 0.1 * ((np.arange(h)[:, None] // 4 + np.arange(w)[None] // 4) % 2)[..., None]
 
 
 def sort_discovered(entries: list[dict]) -> list[dict]:
@@ -61,12 +57,11 @@ def write_discovered(out: Path, model: LoadedModel, run: DiscoveryRun, budget_mb
             examples.append({"image": f"{stem}_example_{i}.png", "highlight": f"{stem}_highlight_{i}.png",
                              "contribution": float(weight)})
         cutouts, shown = [], []
-        h, w = d.cutouts.shape[1:3] if len(d.cutouts) else (0, 0)
         for i, cut in enumerate(d.cutouts):
             save_png(out / f"{stem}_cutout_{i}.png", cut)  # RGBA, what a promoted concept gets
             cutouts.append(f"{stem}_cutout_{i}.png")
             if i < CUTOUTS_SHOWN:
-                save_png(out / f"{stem}_cutout_{i}_shown.png", paste(_checker(h, w), cut[..., :-1], cut[..., -1:]))
+                save_png(out / f"{stem}_cutout_{i}_shown.png", checkerboard_view(cut))
                 shown.append(f"{stem}_cutout_{i}_shown.png")
         pictures = []
         if run.pictures is not None:
