@@ -70,21 +70,35 @@ def concept_maps(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray
     return z_ex @ direction, z_neg @ direction
 
 
+def pixel_gradients(score, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """(n, H, W): |d score / d pixel|, summed over colour channels, of each image; `score` maps a
+    batch of pixels (tf) to one score per image."""
+    import tensorflow as tf
+
+    out = []
+    for i in range(0, len(images), batch):
+        x = tf.constant(images[i:i + batch], tf.float32)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(score(x))
+        out.append(tf.reduce_sum(tf.abs(tape.gradient(total, x)), -1).numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def unit_max(maps: np.ndarray) -> np.ndarray:
+    """(n, H, W) maps each scaled so that its largest value is 1."""
+    return maps / np.maximum(maps.reshape(len(maps), -1).max(1), 1e-12)[:, None, None]
+
+
 def gradient_maps(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray) -> np.ndarray:
     """|d concept score / d pixel| (summed over colour channels) of each example: (n, H, W)."""
     import tensorflow as tf
 
     _, _, mu, sd, direction = _standardizer(model, examples, negatives)
     mu, sd, direction = (tf.constant(v, tf.float32) for v in (mu, sd, direction))
-    out = []
-    for i in range(0, len(examples), BATCH):
-        x = tf.constant(examples[i:i + BATCH], tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            f = model.forward(x)[0]
-            score = tf.reduce_sum(tf.reduce_mean((f - mu) / sd, axis=(1, 2)) * direction)
-        out.append(tf.reduce_sum(tf.abs(tape.gradient(score, x)), -1).numpy())
-    return np.concatenate(out).astype(np.float64)
+    return pixel_gradients(
+        lambda x: tf.reduce_sum(tf.reduce_mean((model.forward(x)[0] - mu) / sd, axis=(1, 2)) * direction, -1),
+        examples)
 
 
 def auto_cutouts(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray, method: str = "feature_map",
@@ -117,10 +131,8 @@ def auto_alphas(model: LoadedModel, examples: np.ndarray, negatives: np.ndarray,
         alpha = _smooth(_upsample(soft, (H, W)), sigma=H / ex_map.shape[1] / 3)
         if method == "both":  # the coarse map says where, the gradient which pixels there
             g = _smooth(gradient_maps(model, examples, negatives), sigma=max(H / 64, 0.7))
-            g /= np.maximum(g.reshape(len(g), -1).max(1), 1e-12)[:, None, None]
-            alpha = np.sqrt(alpha * g)
-    # the strongest part of each map is fully opaque
-    alpha = alpha / np.maximum(alpha.reshape(len(alpha), -1).max(1), 1e-12)[:, None, None]
+            alpha = np.sqrt(alpha * unit_max(g))
+    alpha = unit_max(alpha)  # the strongest part of each map is fully opaque
     alpha = np.stack([_cap(a, MAX_COVER) for a in alpha])
     return alpha
 

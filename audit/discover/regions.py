@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.localize import MAX_COVER, MIN_COVER, _cap, _smooth, _upsample
+from audit.localize import MAX_COVER, MIN_COVER, _cap, _smooth, _upsample, unit_max
 
 FLOOR_QUANTILE = 75     # a cell scoring under this quantile of its own image's map is background
 GRADIENT_QUANTILE = 99  # a pixel's gradient at this quantile of its image's counts as full strength
 GRADIENT_SIGMA = 1 / 32  # the gradient is smoothed over this share of the image side (1 px at 32 px)
 WIDEN = 1 / 8           # the coarse map is widened by this share of the image side before the product
-
-
-def _unit_max(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(a.reshape(len(a), -1).max(1), 1e-12)[:, None, None]
 
 
 def alphas(maps: np.ndarray, size: tuple[int, int], gradients: np.ndarray | None = None) -> np.ndarray:
@@ -31,13 +27,13 @@ def alphas(maps: np.ndarray, size: tuple[int, int], gradients: np.ndarray | None
     flat = maps.reshape(len(maps), -1)
     floor, top = np.percentile(flat, FLOOR_QUANTILE, axis=1), flat.max(1)
     soft = np.clip((maps - floor[:, None, None]) / np.maximum(top - floor, 1e-12)[:, None, None], 0.0, 1.0)
-    alpha = _unit_max(_smooth(_upsample(soft, size), sigma=size[0] / maps.shape[1] / 3))
+    alpha = unit_max(_smooth(_upsample(soft, size), sigma=size[0] / maps.shape[1] / 3))
     if gradients is not None:
         coarse = np.stack([_cap(a, MAX_COVER) for a in alpha])
-        wide = np.clip(1.5 * _unit_max(_smooth(coarse, sigma=size[0] * WIDEN)), 0.0, 1.0)
+        wide = np.clip(1.5 * unit_max(_smooth(coarse, sigma=size[0] * WIDEN)), 0.0, 1.0)
         g = _smooth(gradients, sigma=max(size[0] * GRADIENT_SIGMA, 0.5))
         full = np.percentile(g.reshape(len(g), -1), GRADIENT_QUANTILE, axis=1)
-        alpha = _unit_max(np.sqrt(wide * np.clip(g / np.maximum(full, 1e-12)[:, None, None], 0.0, 1.0)))
+        alpha = unit_max(np.sqrt(wide * np.clip(g / np.maximum(full, 1e-12)[:, None, None], 0.0, 1.0)))
     return np.stack([_cap(a, MAX_COVER) for a in alpha])
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audit import stats
+from audit import localize, stats
 from audit.causal import CausalScores, causal_scores, log_probs, paste
 from audit.discover import regions
 from audit.discover.contributions import class_contributions, mean_gradient
@@ -63,17 +63,8 @@ def discover_class(model: LoadedModel, images: np.ndarray, class_index: int, cfg
 def pixel_gradients(model: LoadedModel, gradient: np.ndarray, component: np.ndarray, images: np.ndarray,
                     batch: int) -> np.ndarray:
     """(n, H, W): |d pattern score / d pixel|, summed over colour channels, of each image."""
-    import tensorflow as tf
-
     scored = pattern_model(model, [gradient], [component])
-    out = []
-    for i in range(0, len(images), batch):
-        x = tf.constant(images[i:i + batch], tf.float32)
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(x)
-            score = tf.reduce_sum(scored.forward(x)[1])
-        out.append(tf.reduce_sum(tf.abs(tape.gradient(score, x)), -1).numpy())
-    return np.concatenate(out).astype(np.float64)
+    return localize.pixel_gradients(lambda x: scored.forward(x)[1][:, 0], images, batch)
 
 
 def pattern_scores(model: LoadedModel, patterns: list[Discovery], images: np.ndarray, batch: int) -> np.ndarray:
