@@ -114,9 +114,7 @@ def _reaches_warn(check: dict, name: str, gate: dict) -> bool:
 
 def allowed_rise(name: str, before: float, tolerance: dict) -> float:
     """How far a statistic may rise between two honest retrains (README, "Baseline tolerances")."""
-    kind = TOLERANCE_OF.get(name, "abs")
-    base = tolerance.get(kind, DEFAULT_TOLERANCE[kind])  # a baseline recorded before `shift` existed
-    return max(base, tolerance["rel"] * abs(before))
+    return max(tolerance[TOLERANCE_OF.get(name, "abs")], tolerance["rel"] * abs(before))
 
 
 def _change(k: tuple[str, str], name: str, before: float | None, after: float | None, tolerance: dict) -> dict:

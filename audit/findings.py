@@ -73,12 +73,17 @@ def _decide(evidence: str, vis_ok: bool, cue_ok: bool) -> bool:
     return {"visualization": vis_ok, "cue": cue_ok, "both": vis_ok and cue_ok, "either": vis_ok or cue_ok}[evidence]
 
 
+def _shift_meets(shift: float, p_adj: float, lv) -> bool:
+    """A causal or in-class shift reaches a `gate.causal` level (None: that level is flips only)."""
+    return lv.min_shift is not None and p_adj <= lv.max_p and shift >= lv.min_shift
+
+
 def _causal_decision(flip: float, shift: float, p_adj: float, cfg: GateConfig) -> tuple[str, str]:
     """(level, decided_by): a level is met by the flip difference or by the shift, each with p."""
     for level, lv in (("fail", cfg.causal_fail), ("warn", cfg.causal_warn)):
         if p_adj <= lv.max_p and flip >= lv.min_flip:
             return level, "causal_flip"
-        if p_adj <= lv.max_p and lv.min_shift is not None and shift >= lv.min_shift:
+        if _shift_meets(shift, p_adj, lv):
             return level, "causal_shift"
     warn = cfg.causal_warn  # a pass: name the statistic that came closer to warning
     closer_shift = warn.min_shift is not None and shift / warn.min_shift > flip / max(warn.min_flip, 1e-9)
@@ -89,7 +94,7 @@ def _inclass_level(shift: float, p_adj: float, cfg: GateConfig) -> str:
     """The in-class test is judged on the insertion shift's thresholds: the same units (logit spreads,
     capped at +-1 per probe) and the same calibration (README, "Validity")."""
     for level, lv in (("fail", cfg.causal_fail), ("warn", cfg.causal_warn)):
-        if lv.min_shift is not None and p_adj <= lv.max_p and shift >= lv.min_shift:
+        if _shift_meets(shift, p_adj, lv):
             return level
     return "pass"
 
