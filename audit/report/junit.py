@@ -55,9 +55,8 @@ def render(result: dict, folder: Path) -> str:
             ET.SubElement(case, "system-out").text = "WARNING: " + detail
     # discovered patterns (discover:) that reached fail or warn: the exit code counts a failing one,
     # so the CI's test list must show it too (review-level patterns stay in the report only)
-    for d in result.get("discovered") or []:
-        if d["level"] not in ("fail", "warn"):
-            continue
+    extra = [d for d in result.get("discovered") or [] if d["level"] in ("fail", "warn")]
+    for d in extra:
         case = ET.SubElement(suite, "testcase", classname="audit.discovered",
                              name=xml_safe(f"{d['class_name']} x unnamed pattern {d['pattern']}"), time="0.000")
         detail = xml_safe(f"{d.get('summary', '')} (causal shift {d['causal_shift']}, flip {d['causal_effect']}, "
@@ -67,7 +66,6 @@ def render(result: dict, folder: Path) -> str:
                           f"'{d['class_name']}' (discover.fail)"), type="DiscoveredPattern").text = detail
         else:
             ET.SubElement(case, "system-out").text = "WARNING: " + detail
-    extra = [d for d in result.get("discovered") or [] if d["level"] in ("fail", "warn")]
     if extra:
         n_fail = int(suite.get("failures")) + sum(d["level"] == "fail" for d in extra)
         for node in (suites, suite):
