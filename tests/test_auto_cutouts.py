@@ -36,9 +36,10 @@ def test_auto_cutouts_are_soft_masks_over_the_concept_and_leave_the_rest(shortcu
     assert np.all(alpha.mean(axis=(1, 2)) <= 0.5)  # a part of the image, never the whole of it
     covered = (alpha * truth).sum() / truth.sum()  # how much of the arm the cutout carries
     inside = (alpha * truth).sum() / alpha.sum()   # how much of the cutout is arm, vs the arm's share of the image
-    # measured: 47% of the arm covered, 22% of the alpha on it (the arm is 6% of the image); a mask
-    # placed at random would cover about its own mean opacity (~20%) with 6% on the arm
-    assert covered > 0.4 and inside > 2 * truth.mean(), (covered, inside, truth.mean())
+    # measured: 63% of the arm covered, 19% of the alpha on it (the arm is 6% of the image; the
+    # coarse feature map alone: 47% and 22%); a mask placed at random would cover about its own mean
+    # opacity (~21%) with 6% on the arm
+    assert covered > 0.5 and inside > 2 * truth.mean(), (covered, inside, truth.mean())
     assert np.allclose(cut[..., :3], examples[kept]) and np.allclose(cut[..., 3], alpha[kept])  # own pixels
 
 

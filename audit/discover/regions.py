@@ -1,24 +1,20 @@
 """Where a pattern sits in an image, as a soft alpha mask, and the cutout it gives.
 
 The coarse map (one value per feature-map cell) above its own upper quartile is scaled to [0, 1],
-upsampled to the input and smoothed over a third of a cell, as for the concept auto-cutouts
-(audit/localize.py). A cell is several pixels wide, so a thin cue (a 2-px frame) or one spread
-thinly over the whole image (a faint checkerboard) is either missed or buried in background. So the
-coarse map, widened by an eighth of the image, is multiplied with the pixel-level gradient of the
-pattern's own score (geometric mean): the coarse map says where, the gradient which pixels there.
-Measured on the validity benchmark's cue masks (README, "Discovery"). The result is capped at half
-the image (its strongest part)."""
+upsampled to the input and smoothed over a third of a cell, then sharpened with the pixel gradient
+of the pattern's own score, as the concept auto-cutouts are (audit/localize.py, `sharpen`). A cell
+is several pixels wide, so without it a thin cue (a 2-px frame) or one spread thinly over the whole
+image (a faint checkerboard) is either missed or buried in background. Measured on the validity
+benchmark's cue masks (README, "Discovery"). The result is capped at half the image (its strongest
+part)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from audit.localize import MAX_COVER, MIN_COVER, _cap, _smooth, _upsample, unit_max
+from audit.localize import MAX_COVER, MIN_COVER, _cap, _smooth, _upsample, sharpen, unit_max
 
-FLOOR_QUANTILE = 75     # a cell scoring under this quantile of its own image's map is background
-GRADIENT_QUANTILE = 99  # a pixel's gradient at this quantile of its image's counts as full strength
-GRADIENT_SIGMA = 1 / 32  # the gradient is smoothed over this share of the image side (1 px at 32 px)
-WIDEN = 1 / 8           # the coarse map is widened by this share of the image side before the product
+FLOOR_QUANTILE = 75  # a cell scoring under this quantile of its own image's map is background
 
 
 def alphas(maps: np.ndarray, size: tuple[int, int], gradients: np.ndarray | None = None) -> np.ndarray:
@@ -29,11 +25,7 @@ def alphas(maps: np.ndarray, size: tuple[int, int], gradients: np.ndarray | None
     soft = np.clip((maps - floor[:, None, None]) / np.maximum(top - floor, 1e-12)[:, None, None], 0.0, 1.0)
     alpha = unit_max(_smooth(_upsample(soft, size), sigma=size[0] / maps.shape[1] / 3))
     if gradients is not None:
-        coarse = np.stack([_cap(a, MAX_COVER) for a in alpha])
-        wide = np.clip(1.5 * unit_max(_smooth(coarse, sigma=size[0] * WIDEN)), 0.0, 1.0)
-        g = _smooth(gradients, sigma=max(size[0] * GRADIENT_SIGMA, 0.5))
-        full = np.percentile(g.reshape(len(g), -1), GRADIENT_QUANTILE, axis=1)
-        alpha = unit_max(np.sqrt(wide * np.clip(g / np.maximum(full, 1e-12)[:, None, None], 0.0, 1.0)))
+        alpha = sharpen(alpha, gradients)
     return np.stack([_cap(a, MAX_COVER) for a in alpha])
 
 
