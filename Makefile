@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-recognizability bench-memory bench-retrain bench-scale bench-peers check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -71,6 +71,11 @@ bench-validity: $(STAMP)
 bench-discovery: $(STAMP)
 	$(BIN)/python benchmarks/discovery/run.py
 	$(BIN)/python benchmarks/discovery/imagenet.py
+
+# Why there is no removal test: two ways of finding a concept in a class's own images and a removal
+# design with a restore control, measured on the demo's two models (~5 min on 2 cores).
+bench-removal: $(STAMP)
+	$(BIN)/python benchmarks/removal/run.py
 
 # Peak RSS of an audit of EfficientNet-Lite0 at memory budgets, and the model's own footprint (~15 min).
 bench-memory: $(STAMP)

@@ -19,9 +19,10 @@ into the correctly predicted ones 3 of 500, all on one class whose planted cue i
 
 Where the concept already sits at the pasted place (a frame, a corner watermark) the control paste
 removes it, so the test also sees what removing it costs. A removal test proper (find the concept
-in the class's own images, fill it in, compare with a fill elsewhere) was built twice and rejected:
-both ways of finding the concept also found parts of the object on the demo's clean model, so
-"removing the concept" removed the object (README, "Known limits"). Here both arms of the
+in the class's own images, fill it in, compare with a fill elsewhere or with the concept restored
+there) was built three times and rejected: every way of finding the concept also found parts of
+the object on the demo, so "removing the concept" removed the object, and restoring the concept
+where the object was completed it (README, "Known limits"; benchmarks/removal). Here both arms of the
 comparison paste at the same place, so whatever the paste covers is covered in both.
 """
 
