@@ -143,6 +143,9 @@ def _print_summary(result: dict, out: Path, audit, quiet: bool) -> None:
         evidence = result.get("evidence") or {"mode": "causal"}
         if evidence["mode"] != "causal":
             print(_one_line(f"evidence: {evidence['statement']}"))
+        sanity = ((result.get("concepts") or {}).get("probes") or {}).get("sanity")
+        if sanity:  # a model near chance on its own labelled probes: said on the console, not only in the report
+            print(_one_line(f"probes: {sanity}"))
         budget = result["visualization"].get("budget") or {}
         if budget.get("preview_steps"):  # some classes were only previewed: said, not hidden
             print(_one_line(f"visualizations: {budget['statement']}"))

@@ -44,7 +44,7 @@ def starter_config(model_path: Path, out: Path, probes: Path | None) -> tuple[st
     if probes is not None:
         subdirs = sorted(p.name for p in Path(probes).iterdir() if p.is_dir() and not p.name.startswith("."))
         if subdirs and len(subdirs) == n_out:
-            classes, found["classes_from"] = subdirs, f"the {n_out} sub-folders of {probes}"
+            classes, found["classes_from"] = subdirs, f"the {n_out} sub-folders of {probes}, sorted"
         elif subdirs:
             raise UserError(f"--probes: {probes} has {len(subdirs)} class sub-folders but the model has {n_out} "
                             "outputs; give one sub-folder per class, or a flat folder of images")
@@ -55,6 +55,9 @@ def starter_config(model_path: Path, out: Path, probes: Path | None) -> tuple[st
              "model:", f"  path: {_yaml_str(_rel(model_path.resolve(), base))}"]
     if len(classes) <= INLINE_CLASSES:
         lines.append(f"  classes: [{', '.join(_yaml_str(c) for c in classes)}]  # from {found['classes_from']}")
+        if found["classes_from"] != "output count":
+            lines.append("  # ^ CHECK: the order of the model's outputs (image_dataset_from_directory sorts folder names);"
+                         " `audit run` stops if the labelled probes say otherwise")
     else:
         classes_file = out.with_name(out.stem + "_classes.txt")
         if classes_file.exists():

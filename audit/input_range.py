@@ -59,17 +59,58 @@ DOMINANT_SHARE = 0.9  # one class taking this share of predictions (over >= 3 la
 POOR = 0.5            # below this accuracy the other standard ranges are tried
 
 
-def check_probe_predictions(keras_model, probes_01: np.ndarray, labels: np.ndarray, n_classes: int,
-                            declared: tuple[float, float] | None, accuracy: float, top_share: float) -> str | None:
+def class_order_fit(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> tuple[np.ndarray, float]:
+    """(order, accuracy): the one-to-one matching of labelled classes to the model's outputs that
+    gets the most probes right (order[label] = output index), and that accuracy."""
+    from scipy.optimize import linear_sum_assignment
+
+    counts = np.zeros((n_classes, n_classes))
+    np.add.at(counts, (labels, predicted), 1.0)
+    rows, cols = linear_sum_assignment(-counts)
+    order = np.arange(n_classes)
+    order[rows] = cols
+    return order, float(counts[rows, cols].sum() / max(len(labels), 1))
+
+
+def _class_order_error(labels: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...],
+                       accuracy: float) -> UserError | None:
+    """A config whose class names are in another order than the model's outputs (the sorted
+    folder names of image_dataset_from_directory for a model trained otherwise) makes the model
+    look near chance on its own validation images, and every name in the report wrong."""
+    order, fitted = class_order_fit(labels, predicted, len(classes))
+    if fitted < max(2 * accuracy, POOR):
+        return None
+    moved = [(classes[c], classes[order[c]]) for c in np.unique(labels) if order[c] != c]
+    if not moved:
+        return None
+    examples = ", ".join(f"the `{a}` probes are predicted as `{b}`" for a, b in moved[:3])
+    fix = ""
+    if len(np.unique(labels)) == len(classes):  # every output matched: the whole order is known
+        names = [""] * len(classes)
+        for c in range(len(classes)):
+            names[order[c]] = classes[c]
+        fix = f"; in the model's output order they would be [{', '.join(names)}]"
+    return UserError(f"model.classes: the class names are not in the model's output order: the model gets "
+                     f"{accuracy:.0%} of the labelled probes right as named, {fitted:.0%} with the names matched "
+                     f"one to one ({examples}){fix}; list the classes in the order the model was trained with "
+                     "(image_dataset_from_directory sorts folder names)")
+
+
+def check_probe_predictions(keras_model, probes_01: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
+                            declared: tuple[float, float] | None, predicted: np.ndarray, top_share: float) -> str | None:
     """None when the labelled probes look sane. When the model does poorly on them, the other
     standard pixel ranges are tried: if one makes the model right (at least twice as accurate and
-    >= 50%), the run stops (UserError naming model.input_range); if none does and the model is near
-    chance or sends nearly everything to one class, a note for the report (the audit goes on: the
-    model itself may be that bad, e.g. one that learned only a shortcut)."""
+    >= 50%), the run stops (UserError naming model.input_range). Then the class names: if matching
+    them to the outputs one to one makes the model as right, the run stops (UserError naming
+    model.classes). If neither helps and the model is near chance or sends nearly everything to one
+    class, a note for the report and the console (the audit goes on: the model itself may be that
+    bad, e.g. one that learned only a shortcut)."""
+    n_classes = len(classes)
     chance = 1.0 / n_classes
     present = len(np.unique(labels))
     if present < 2:
         return None
+    accuracy = float((predicted == labels).mean())
     dominated = top_share >= DOMINANT_SHARE and present >= 3
     if accuracy >= POOR and not dominated:
         return None
@@ -87,8 +128,10 @@ def check_probe_predictions(keras_model, probes_01: np.ndarray, labels: np.ndarr
             raise UserError(f"model.input_range: with {[float(v) for v in declared]} the model gets {accuracy:.0%} of "
                             f"the labelled probes right (chance {chance:.0%}; one class takes {top_share:.0%} of the "
                             f"predictions), with [{lo:g}, {hi:g}] it gets {acc:.0%}; set `input_range: [{lo:g}, {hi:g}]`")
+    if accuracy < POOR and (err := _class_order_error(labels, predicted, classes, accuracy)) is not None:
+        raise err
     if accuracy <= CHANCE_FACTOR * chance or dominated:
         return (f"the model gets {accuracy:.0%} of its labelled probes right (chance {chance:.0%}) and one class takes "
-                f"{top_share:.0%} of the predictions; no standard pixel range does better, so the model itself is "
-                "near chance on them")
+                f"{top_share:.0%} of the predictions; no standard pixel range or class order does better, so the "
+                "model itself is near chance on them")
     return None

@@ -202,9 +202,9 @@ def _run(cfg: Config, out: Path, progress: bool, log, baseline: Path | None) -> 
         with timer.stage("probes"):
             clean = log_probs(model, probes.images, batch)
             probe_report = probe_accuracy(clean.argmax(1), probes, model.classes)
-            if probes.labels is not None:  # a wrong pixel range sends every probe to one class: stop early
-                note = check_probe_predictions(model.keras_model, probes.images, probes.labels, len(model.classes),
-                                               model.input_range, probe_report["accuracy"],
+            if probes.labels is not None:  # a wrong pixel range or class order gives wrong verdicts: stop early
+                note = check_probe_predictions(model.keras_model, probes.images, probes.labels, model.classes,
+                                               model.input_range, clean.argmax(1),
                                                probe_report["top_prediction_share"])
                 probe_report["sanity"] = note
     recipe = from_config(cfg.visualize, model.input_shape)

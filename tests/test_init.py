@@ -37,3 +37,25 @@ def test_init_without_probes_names_classes_by_index_and_validates(tmp_path):
     assert "CHECK" in out.read_text()  # no Rescaling layer: the range is the user's to confirm
     proc = run_cli("validate", out)
     assert proc.returncode == 0 and "observational evidence only" in proc.stdout, proc.stderr
+
+
+def test_a_run_stops_when_the_sorted_folder_names_are_not_the_model_s_class_order(tmp_path):
+    # the demo model's outputs are [dumbbell, barbell, kettlebell, ball, racket, bottle]; `audit init`
+    # names them after the sorted probe folders, as image_dataset_from_directory would: every name wrong
+    shutil.copy(ASSETS / "models" / "demo_shortcut.keras", tmp_path / "m.keras")
+    probes = _class_folders(tmp_path / "val")
+    out = tmp_path / "audit.yaml"
+    assert run_cli("init", tmp_path / "m.keras", "--probes", probes, "--out", out).returncode == 0
+    assert "CHECK: the order of the model's outputs" in out.read_text()
+    proc = run_cli("run", out, "--quiet", "--no-history")
+    assert proc.returncode == 2 and "model.classes" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "[dumbbell, barbell, kettlebell, ball, racket, bottle]" in proc.stderr
+    assert not (tmp_path / "reports").exists()
+    # with the order the message gives, the same config runs
+    cfg = yaml.safe_load(out.read_text())
+    cfg["model"]["classes"] = ["dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle"]
+    cfg["visualize"].update(restarts=1, steps=8)
+    cfg["layer_gallery"] = False
+    out.write_text(yaml.safe_dump(cfg))
+    proc = run_cli("run", out, "--quiet", "--no-history")
+    assert proc.returncode in (0, 1), proc.stderr

@@ -125,3 +125,18 @@ def test_the_input_range_is_read_from_a_rescaling_layer_and_a_contradiction_is_r
     proc = run_cli("run", cfg, "--quiet", "--no-history")
     assert proc.returncode == 2 and "model.input_range" in proc.stderr and "rescaling" in proc.stderr, proc.stderr
     assert "[0, 255]" in proc.stderr and not (tmp_path / "out2").exists()
+
+
+def test_a_model_near_chance_on_its_labelled_probes_is_said_on_the_console(tmp_path):
+    # the probe images dealt into the class folders in turn: no pixel range or class order fits them
+    probes = tmp_path / "probes"
+    classes = ["dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle"]
+    for i, f in enumerate(sorted(PROBES.iterdir())):
+        (probes / classes[i % 6]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, probes / classes[i % 6] / f.name)
+    cfg = _demo_config(tmp_path, probes)
+    proc = run_cli("run", cfg, "--no-history")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "probes: the model gets" in proc.stdout and "near chance" in proc.stdout
+    result = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert "near chance" in result["concepts"]["probes"]["sanity"]
