@@ -270,7 +270,7 @@ def _cmd_init(args) -> int:
     _quiet_tensorflow()
     from audit.init_config import write_starter
 
-    found = write_starter(args.model, args.out, args.probes)
+    found = write_starter(args.model, args.out, args.probes, args.classes_file)
     rng = f"input range read from `{found['range_from']}`" if found["range_from"] else \
         "input range NOT found in the model: check `input_range`"
     print(f"wrote {args.out}: {found['outputs']} classes (from {found['classes_from']}), {rng}")
@@ -333,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a starter config for a model")
     init.add_argument("model", type=Path, help="a .keras or .h5 model file")
     init.add_argument("--probes", type=Path, help="a folder of probe images (one sub-folder per class, or flat)")
+    init.add_argument("--classes-file", type=Path, help="the model's class names, one per line in output order "
+                      "(the probe sub-folders may then be any of them)")
     init.add_argument("--out", type=Path, default=Path("audit.yaml"), help="config to write (default audit.yaml)")
     init.set_defaults(func=_cmd_init)
     disc = sub.add_parser("discover", help="find what drives each class on its own probe images, without a "

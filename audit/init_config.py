@@ -1,8 +1,9 @@
 """`audit init MODEL [--probes DIR]`: a starter config a new user can run at once.
 
-Classes come from the probe sub-folders (the order keras.utils.image_dataset_from_directory
-gives them: sorted names) when their number matches the model's outputs, else from the output
-count; the pixel range from the model's own Rescaling/Normalization layer when it has one. The
+Classes come from `--classes-file` (the model's names in output order; the probe sub-folders may
+then be any subset of them), else from the probe sub-folders (the order
+keras.utils.image_dataset_from_directory gives them: sorted names) when their number matches the
+model's outputs, else from the output count; the pixel range from the model's own Rescaling/Normalization layer when it has one. The
 concept bank starts with the watermark concept shipped with the demo (so the file runs as
 written) and a commented entry showing examples, cutouts and allowed_in.
 """
@@ -31,7 +32,20 @@ def _yaml_str(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
 
-def starter_config(model_path: Path, out: Path, probes: Path | None) -> tuple[str, dict]:
+def _read_names(path: Path, n_out: int) -> list[str]:
+    try:
+        names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--classes-file: {path} cannot be read ({type(exc).__name__}); give a UTF-8 text file, "
+                        "one class name per line") from None
+    if len(names) != n_out:
+        raise UserError(f"--classes-file: {path} has {len(names)} names but the model has {n_out} outputs; give one "
+                        "name per output, in output order")
+    return names
+
+
+def starter_config(model_path: Path, out: Path, probes: Path | None, classes_file: Path | None = None
+                   ) -> tuple[str, dict]:
     """(YAML text, what was found) for a Keras model file."""
     from audit.config import ModelConfig
     from audit.input_range import range_from_layers
@@ -41,21 +55,31 @@ def starter_config(model_path: Path, out: Path, probes: Path | None) -> tuple[st
     n_out = int(keras_model.outputs[0].shape[-1])
     found = {"outputs": n_out, "classes_from": "output count", "range_from": None}
     classes = [str(i) for i in range(n_out)]
-    if probes is not None:
-        subdirs = sorted(p.name for p in Path(probes).iterdir() if p.is_dir() and not p.name.startswith("."))
-        if subdirs and len(subdirs) == n_out:
-            classes, found["classes_from"] = subdirs, f"the {n_out} sub-folders of {probes}, sorted"
-        elif subdirs:
-            raise UserError(f"--probes: {probes} has {len(subdirs)} class sub-folders but the model has {n_out} "
-                            "outputs; give one sub-folder per class, or a flat folder of images")
+    subdirs = [] if probes is None else sorted(
+        p.name for p in Path(probes).iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes_file is not None:
+        classes, found["classes_from"] = _read_names(classes_file, n_out), str(classes_file)
+        unknown = [d for d in subdirs if d not in set(classes)]
+        if unknown:
+            raise UserError(f"--probes: sub-folder {unknown[0]!r} of {probes} is not a class in {classes_file}; name "
+                            "each sub-folder after one of the model's classes")
+    elif subdirs and len(subdirs) == n_out:
+        classes, found["classes_from"] = subdirs, f"the {n_out} sub-folders of {probes}, sorted"
+    elif subdirs:
+        raise UserError(f"--probes: {probes} has {len(subdirs)} class sub-folders but the model has {n_out} "
+                        "outputs; pass --classes-file with the model's class names (the sub-folders may then be "
+                        "any of them), or give one sub-folder per class, or a flat folder of images")
     rng = range_from_layers(keras_model)
     base = out.parent.resolve()
     lines = ["# Starter config written by `audit init`: run `audit validate` and `audit run` on it, then",
              "# replace the demo concept with your own (see the commented entry at the bottom).",
              "model:", f"  path: {_yaml_str(_rel(model_path.resolve(), base))}"]
-    if len(classes) <= INLINE_CLASSES:
+    if classes_file is not None:
+        lines.append(f"  classes_file: {_yaml_str(_rel(Path(classes_file).resolve(), base))}  # {n_out} names, "
+                     "one per line in output order")
+    elif len(classes) <= INLINE_CLASSES:
         lines.append(f"  classes: [{', '.join(_yaml_str(c) for c in classes)}]  # from {found['classes_from']}")
-        if found["classes_from"] != "output count":
+        if found["classes_from"].endswith("sorted"):
             lines.append("  # ^ CHECK: the order of the model's outputs (image_dataset_from_directory sorts folder names);"
                          " `audit run` stops if the labelled probes say otherwise")
     else:
@@ -94,14 +118,16 @@ def starter_config(model_path: Path, out: Path, probes: Path | None) -> tuple[st
     return "\n".join(lines), found
 
 
-def write_starter(model_path: Path, out: Path, probes: Path | None) -> dict:
+def write_starter(model_path: Path, out: Path, probes: Path | None, classes_file: Path | None = None) -> dict:
     if out.exists():
         raise UserError(f"audit init: {out} exists; choose another --out (nothing is overwritten)")
     if not model_path.is_file():
         raise UserError(f"audit init: {model_path} is not a model file; give a .keras or .h5 file")
     if probes is not None and not Path(probes).is_dir():
         raise UserError(f"--probes: {probes} is not a folder")
-    text, found = starter_config(model_path, out, probes)
+    if classes_file is not None and not Path(classes_file).is_file():
+        raise UserError(f"--classes-file: {classes_file} is not a file; give a text file, one class name per line")
+    text, found = starter_config(model_path, out, probes, classes_file)
     from audit.outputs import write_text_atomic
 
     out.parent.mkdir(parents=True, exist_ok=True)

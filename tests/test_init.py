@@ -59,3 +59,25 @@ def test_a_run_stops_when_the_sorted_folder_names_are_not_the_model_s_class_orde
     out.write_text(yaml.safe_dump(cfg))
     proc = run_cli("run", out, "--quiet", "--no-history")
     assert proc.returncode in (0, 1), proc.stderr
+
+
+def test_init_takes_the_class_names_from_a_file_when_the_probes_cover_some_classes(tmp_path):
+    shutil.copy(ASSETS / "models" / "demo_shortcut.keras", tmp_path / "m.keras")
+    names = tmp_path / "classes.txt"
+    names.write_text("dumbbell\nbarbell\nkettlebell\nball\nracket\nbottle\n")
+    probes = _class_folders(tmp_path / "val")
+    for cls in ("racket", "bottle", "ball"):  # a validation sample of three of the six classes
+        shutil.rmtree(probes / cls)
+    out = tmp_path / "audit.yaml"
+    proc = run_cli("init", tmp_path / "m.keras", "--probes", probes, "--out", out)
+    assert proc.returncode == 2 and "--classes-file" in proc.stderr  # 3 folders, 6 outputs: says what to do
+    proc = run_cli("init", tmp_path / "m.keras", "--probes", probes, "--classes-file", names, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["model"]["classes_file"] == "classes.txt" and "classes" not in cfg["model"]
+    proc = run_cli("validate", out)
+    assert proc.returncode == 0 and "45 probes in 3 class folders" in proc.stdout, proc.stderr
+    (probes / "dumbell").mkdir()  # a folder that is no class of the model
+    out.unlink()
+    proc = run_cli("init", tmp_path / "m.keras", "--probes", probes, "--classes-file", names, "--out", out)
+    assert proc.returncode == 2 and "'dumbell'" in proc.stderr and not out.exists()
