@@ -108,13 +108,16 @@ def starter_config(model_path: Path, out: Path, probes: Path | None, classes_fil
         lines.append("  #                        # without probes the verdict rests on observational evidence only")
     lines += ["  bank:",
               f"    watermark: {{examples: {_yaml_str(_rel(DEMO_CONCEPTS / 'watermark', base))}, allowed_in: []}}"
-              "  # the demo's text watermark",
+              "  # the demo's text watermark: a real check",
+              "    #   (on EfficientNet-Lite0 it raised text-bearing classes: street sign, shopping basket, website;",
+              "    #    list the classes where text belongs in allowed_in, or replace it with your own concepts)",
               "    # arm:                          # a concept: a folder of images that show it (20+)",
               "    #   examples: concepts/arm",
               "    #   cutouts: concepts/arm_cutouts   # optional RGBA PNGs of the concept alone; without them",
               "    #                                   # the audit cuts the concept out of the examples itself",
               "    #   allowed_in: [person]          # classes where the concept belongs ([] = nowhere)",
-              "report:", f"  out: {_yaml_str('reports/' + out.stem)}", ""]
+              "report:", f"  out: {_yaml_str('reports/' + out.stem)}",
+              f"  title: {_yaml_str('Audit of ' + model_path.name)}", ""]
     return "\n".join(lines), found
 
 

@@ -136,3 +136,11 @@ def test_dream_and_diff_pages_load_cleanly(browser, shortcut_run, control_run, t
     assert errors == [] and [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert "arm" in page.inner_text("main")
     page.close()
+
+
+def test_finding_cards_show_a_tiny_probability_that_moved():
+    # a confident real network: the pasted concept doubles a class probability of 1e-4
+    from audit.report.html import _probability
+
+    assert _probability(1.2e-4) == "1.2e-04" and _probability(2.6e-4) == "2.6e-04"
+    assert _probability(0.4567) == "0.457" and _probability(None) == "n/a"

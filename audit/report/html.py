@@ -23,7 +23,16 @@ def _fmt(value, spec=".2f"):
     return "n/a" if value is None else format(value, spec)
 
 
+def _probability(value):
+    """A class probability on a finding card: a confident network moves a tiny probability (0.0001 ->
+    0.0003, a real shortcut's shift on EfficientNet-Lite0), which three decimals would show as 0.000 twice."""
+    if value is None:
+        return "n/a"
+    return format(value, ".3f") if value >= 0.01 else format(value, ".1e")
+
+
 _ENV.filters["fmt"] = _fmt
+_ENV.filters["probability"] = _probability
 _ENV.filters["decisive"] = decisive_text
 _ENV.filters["decisive_short"] = decisive_short
 GALLERY_THUMBNAIL_BUDGET = 1200  # embedded class visualizations in one report, at most (~3 KB each)
