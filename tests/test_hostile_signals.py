@@ -2,6 +2,7 @@
 previous report and no staging folder; concurrent runs on one report folder lose nothing."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -27,15 +28,23 @@ def test_a_signal_while_writing_leaves_the_previous_report_and_no_staging(tmp_pa
     # a layer gallery long enough to be interrupted while the staging folder is being written
     cfg = write_yaml(tmp_path, tiny_config(tmp_path, layer_gallery={"count": 1, "octaves": 1, "steps": 100000}))
     before = snapshot(out)
+    # PYTHONFAULTHANDLER: if the run ever hangs, SIGABRT makes it print every thread's stack (seen twice
+    # in fresh-clone runs on a loaded machine: still running 120 s after SIGINT; not reproduced since)
     proc = subprocess.Popen([sys.executable, "-m", "audit", "run", str(cfg), "--no-progress", "--no-history"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     deadline = time.monotonic() + 300
     while not any(".staging-" in p.name for p in tmp_path.iterdir()):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.2)
     time.sleep(0.5)
     proc.send_signal(sig)
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        stdout, stderr = proc.communicate(timeout=60)
+        pytest.fail(f"still running 120 s after {sig.name}; its stacks:\n{stderr[-8000:]}")
     assert proc.returncode == code, stderr[-3000:]
     assert [line for line in stderr.splitlines() if line.startswith("audit:")] == [
         f"audit: {words}; no report was written, the previous one is untouched"]
