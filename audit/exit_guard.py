@@ -3,11 +3,12 @@
 Ctrl-C and SIGTERM (a cancelled CI job) raise in the main thread, and the CLI then removes its
 staging folder and exits 130 / 128 + signal. But Python runs a signal's handler only when the main
 thread executes Python code, and TensorFlow can keep it in C++ or swallow the KeyboardInterrupt
-there (tensorflow/tensorflow#28786); seen once in a fresh-clone `make test`: SIGINT during the
-layer gallery, still running 120 s later. So the C-level handler also writes the signal's number
-to a pipe (`signal.set_wakeup_fd`), and a watchdog thread reading it gives the normal path GRACE
+there (tensorflow/tensorflow#28786). So the C-level handler also writes the signal's number to a
+pipe (`signal.set_wakeup_fd`), and a watchdog thread reading it gives the normal path GRACE
 seconds; then it removes this process's staging folders (never during a report swap) and exits
-with the same code and message."""
+with the same code and message. It needs the GIL: a run seen twice in fresh-clone `make test`
+(SIGINT during the layer gallery, still running 120 s later, with this guard in place the second
+time) was not ended by it, so its main thread likely held the GIL (README, "Outputs")."""
 
 from __future__ import annotations
 
