@@ -15,7 +15,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from audit import __version__, exit_guard
+from audit import __version__
 from audit.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
 
 
@@ -406,9 +406,12 @@ def _terminate(signum, frame):
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
-    signum = exc.args[0] if isinstance(exc, Terminated) else signal.SIGINT
-    print(exit_guard.message(signum), file=sys.stderr)
-    return exit_guard.exit_code(signum)
+    if isinstance(exc, Terminated):
+        name = signal.Signals(exc.args[0]).name
+        print(f"audit: terminated ({name}); no report was written, the previous one is untouched", file=sys.stderr)
+        return 128 + exc.args[0]
+    print("audit: interrupted; no report was written, the previous one is untouched", file=sys.stderr)
+    return 130
 
 
 def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
@@ -430,7 +433,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
-    exit_guard.install()
     try:
         code = args.func(args)
         _flush_stdout()

@@ -214,18 +214,6 @@ def clean_stale_staging(target: Path) -> list[Path]:
     return removed
 
 
-# Staging folders this process is writing, and a lock held while a report folder is swapped: the
-# signal watchdog (audit/exit_guard.py) removes the first and never interrupts the second.
-OWN_STAGING: set[Path] = set()
-SWAP_LOCK = threading.Lock()
-
-
-def remove_own_staging() -> None:
-    for folder in list(OWN_STAGING):
-        shutil.rmtree(folder, ignore_errors=True)
-        OWN_STAGING.discard(folder)
-
-
 def _as_user_error(exc: OSError, target: Path) -> UserError | None:
     if exc.errno in ENVIRONMENT_ERRNOS:
         return UserError(f"report.out: cannot write the report at {target} ({exc.strerror}); free some space or "
@@ -241,7 +229,6 @@ def staged_folder(target: Path):
     with _folder_lock(target.parent):
         clean_stale_staging(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{os.getpid()}-", dir=target.parent))
-    OWN_STAGING.add(staging)
     try:
         _write_marker(staging, None)  # marked from the start, so a killed run's leftover can be recognized
         yield staging
@@ -255,9 +242,8 @@ def staged_folder(target: Path):
         raise error from None
     except BaseException:
         _remove(staging)
-        OWN_STAGING.discard(staging)
         raise
-    with _folder_lock(target.parent), _signals_deferred(), SWAP_LOCK:
+    with _folder_lock(target.parent), _signals_deferred():
         try:
             if target.exists() or target.is_symlink():
                 _check_replaceable_locked(target, "report.out")  # another process may have put something there
@@ -275,8 +261,6 @@ def staged_folder(target: Path):
         except BaseException:
             _remove(staging)
             raise
-        finally:
-            OWN_STAGING.discard(staging)
     os.chmod(target, 0o755)
     if old is not None:
         _remove_old(old)

@@ -28,11 +28,13 @@ def test_a_signal_while_writing_leaves_the_previous_report_and_no_staging(tmp_pa
     # a layer gallery long enough to be interrupted while the staging folder is being written
     cfg = write_yaml(tmp_path, tiny_config(tmp_path, layer_gallery={"count": 1, "octaves": 1, "steps": 100000}))
     before = snapshot(out)
-    # PYTHONFAULTHANDLER: if the run ever hangs, SIGABRT makes it print every thread's stack (seen twice
-    # in fresh-clone runs on a loaded machine: still running 120 s after SIGINT; not reproduced since)
+    # Ctrl-C as in a user's terminal: a process started in the background by a non-interactive shell
+    # inherits SIGINT *ignored*, and Python then keeps ignoring it (three fresh-clone runs launched that
+    # way hung here). PYTHONFAULTHANDLER: if the run ever hangs, SIGABRT prints every thread's stack.
     proc = subprocess.Popen([sys.executable, "-m", "audit", "run", str(cfg), "--no-progress", "--no-history"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not any(".staging-" in p.name for p in tmp_path.iterdir()):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -122,43 +124,8 @@ def test_a_signal_that_surfaces_inside_c_code_is_still_an_interruption(monkeypat
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         assert cli.main([]) == 130
-    finally:  # main installs its own SIGTERM/SIGHUP handlers and its exit guard; pytest keeps its own
+    finally:  # main installs its own SIGTERM/SIGHUP handlers; pytest keeps its own
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        signal.set_wakeup_fd(-1)
     err = capsys.readouterr().err
     assert "audit: interrupted; no report was written" in err and "Traceback" not in err
-
-
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_held_inside_tensorflow_still_ends_the_run_without_staging(tmp_path, sig, code):
-    """TensorFlow can keep a KeyboardInterrupt in its C++ code or swallow it (seen once: SIGINT during
-    the layer gallery, still running 120 s later). The exit guard ends such a process after its grace
-    period, with the interruption's code and message, and removes the staging folder it was writing."""
-    out = tmp_path / "out"
-    _previous_report(out)
-    before = snapshot(out)
-    script = tmp_path / "stuck.py"
-    script.write_text(f"""
-import signal, sys, time
-sys.path.insert(0, {str(ROOT)!r})
-from audit import exit_guard
-from audit.outputs import staged_folder
-for s in (signal.SIGINT, signal.SIGTERM):  # what a swallowed interruption looks like: the run goes on
-    signal.signal(s, lambda signum, frame: None)
-exit_guard.install(grace=1.0)
-with staged_folder({str(out)!r}) as stage:
-    (stage / "audit.json").write_text("{{}}")
-    print("writing", flush=True)
-    while True:
-        time.sleep(0.05)
-""")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    started = time.monotonic()
-    proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == code and time.monotonic() - started < 30, stderr
-    assert "no report was written, the previous one is untouched" in stderr
-    assert snapshot(out) == before
-    no_staging_left(tmp_path)
