@@ -320,9 +320,7 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
         sec.fail(sec.key("classes"), "is missing", "add `classes: [...]` or `classes_file: classes.txt`")
     if classes_file is not None:
         try:
-            # utf-8-sig: a byte-order mark (Windows editors) must not become part of the first name
-            classes = tuple(line.strip() for line in classes_file.read_text(encoding="utf-8-sig").splitlines()
-                            if line.strip())
+            classes = read_class_names(classes_file)
         except (OSError, UnicodeDecodeError) as exc:
             sec.fail(sec.key("classes_file"), f"cannot read {classes_file} ({type(exc).__name__})",
                      "give a UTF-8 text file with one class name per line")
@@ -574,6 +572,12 @@ def read_yaml(path: str | Path) -> tuple[Path, bytes, Any]:
         raise UserError(f"{file}: {file.stat().st_size / 2**20:.0f} MB is not a config file; give the YAML config")
     text = file.read_bytes()
     return file, text, parse_yaml(file, text)
+
+
+def read_class_names(path: Path) -> tuple[str, ...]:
+    """One class name per non-empty line (OSError / UnicodeDecodeError for the caller to word)."""
+    # utf-8-sig: a byte-order mark (Windows editors) must not become part of the first name
+    return tuple(line.strip() for line in Path(path).read_text(encoding="utf-8-sig").splitlines() if line.strip())
 
 
 def check_class_names(file: Path, classes: tuple[str, ...], key: str, names) -> None:

@@ -3,9 +3,10 @@
 Classes come from `--classes-file` (the model's names in output order; the probe sub-folders may
 then be any subset of them), else from the probe sub-folders (the order
 keras.utils.image_dataset_from_directory gives them: sorted names) when their number matches the
-model's outputs, else from the output count; the pixel range from the model's own Rescaling/Normalization layer when it has one. The
-concept bank starts with the watermark concept shipped with the demo (so the file runs as
-written) and a commented entry showing examples, cutouts and allowed_in.
+model's outputs, else from the output count; the pixel range from the model's own
+Rescaling/Normalization layer when it has one. The concept bank starts with the watermark
+concept shipped with the demo (so the file runs as written) and a commented entry showing
+examples, cutouts and allowed_in.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ def _yaml_str(s: str) -> str:
 
 
 def _read_names(path: Path, n_out: int) -> list[str]:
+    from audit.config import read_class_names
+
     try:
-        names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        names = list(read_class_names(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"--classes-file: {path} cannot be read ({type(exc).__name__}); give a UTF-8 text file, "
                         "one class name per line") from None
@@ -79,9 +82,9 @@ def starter_config(model_path: Path, out: Path, probes: Path | None, classes_fil
                      "one per line in output order")
     elif len(classes) <= INLINE_CLASSES:
         lines.append(f"  classes: [{', '.join(_yaml_str(c) for c in classes)}]  # from {found['classes_from']}")
-        if found["classes_from"].endswith("sorted"):
-            lines.append("  # ^ CHECK: the order of the model's outputs (image_dataset_from_directory sorts folder names);"
-                         " `audit run` stops if the labelled probes say otherwise")
+        if classes_file is None and subdirs:  # named after sorted folders: the order is a guess
+            lines.append("  # ^ CHECK: the order of the model's outputs (image_dataset_from_directory sorts folder "
+                         "names); `audit run` stops if the labelled probes say otherwise")
     else:
         classes_file = out.with_name(out.stem + "_classes.txt")
         if classes_file.exists():

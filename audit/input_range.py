@@ -97,7 +97,8 @@ def _class_order_error(labels: np.ndarray, predicted: np.ndarray, classes: tuple
 
 
 def check_probe_predictions(keras_model, probes_01: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
-                            declared: tuple[float, float] | None, predicted: np.ndarray, top_share: float) -> str | None:
+                            declared: tuple[float, float] | None, predicted: np.ndarray,
+                            top_share: float) -> str | None:
     """None when the labelled probes look sane. When the model does poorly on them, the other
     standard pixel ranges are tried: if one makes the model right (at least twice as accurate and
     >= 50%), the run stops (UserError naming model.input_range). Then the class names: if matching
