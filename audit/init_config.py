@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from audit.errors import UserError
+from audit.probes import folder_class
 
 DEMO_CONCEPTS = Path(__file__).resolve().parent / "demo" / "assets" / "concepts"
 INLINE_CLASSES = 50  # more classes than this go to a classes file
@@ -62,10 +63,10 @@ def starter_config(model_path: Path, out: Path, probes: Path | None, classes_fil
         p.name for p in Path(probes).iterdir() if p.is_dir() and not p.name.startswith("."))
     if classes_file is not None:
         classes, found["classes_from"] = _read_names(classes_file, n_out), str(classes_file)
-        unknown = [d for d in subdirs if d not in set(classes)]
+        unknown = [d for d in subdirs if folder_class(d, tuple(classes)) is None]
         if unknown:
             raise UserError(f"--probes: sub-folder {unknown[0]!r} of {probes} is not a class in {classes_file}; name "
-                            "each sub-folder after one of the model's classes")
+                            "each sub-folder after one of the model's classes, or by its class index")
     elif subdirs and len(subdirs) == n_out:
         classes, found["classes_from"] = subdirs, f"the {n_out} sub-folders of {probes}, sorted"
     elif subdirs:

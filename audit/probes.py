@@ -27,6 +27,18 @@ class ProbeSet:
     layout: str                      # "flat" | "class_folders"
 
 
+def folder_class(folder_name: str, classes: tuple[str, ...] | None) -> str | None:
+    """The class a probe sub-folder holds: its name, or its class index (how a class whose name
+    has a '/', like ImageNet's "cardboard box / carton", gets a folder); None if neither."""
+    if classes is None:
+        return folder_name if folder_name.isdigit() else None
+    if folder_name in classes:
+        return folder_name
+    if folder_name.isdigit() and int(folder_name) < len(classes):
+        return classes[int(folder_name)]
+    return None
+
+
 def scan_probes(folder: Path, classes: tuple[str, ...] | None, key: str = "concepts.probes"
                 ) -> dict[str | None, list[Path]]:
     """{class name: image files} for class sub-folders, {None: files} for a flat folder."""
@@ -42,19 +54,25 @@ def scan_probes(folder: Path, classes: tuple[str, ...] | None, key: str = "conce
             raise UserError(f"{key}: only {len(flat)} images in {folder}; give at least {MIN_PROBES} "
                             "(100+ recommended) in-distribution images")
         return {None: flat}
-    found = {}
+    found, seen = {}, {}
     for sub in subdirs:
-        if classes is not None and sub.name not in classes:
-            close = difflib.get_close_matches(sub.name, classes, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else "name each sub-folder after a class in model.classes"
-            raise UserError(f"{key}: sub-folder {sub.name!r} of {folder} is not a class of the model; {hint}")
-        if classes is None and not sub.name.isdigit():
+        name = folder_class(sub.name, classes)
+        if name is None and classes is None:
             raise UserError(f"{key}: sub-folder {sub.name!r}: the model's classes are not named; name sub-folders "
                             "by class index or add `model.classes_file`")
+        if name is None:
+            close = difflib.get_close_matches(sub.name, classes, n=1)
+            hint = (f"did you mean `{close[0]}`?" if close else "name each sub-folder after a class in "
+                    "model.classes, or by its class index (a name with '/' cannot be a folder)")
+            raise UserError(f"{key}: sub-folder {sub.name!r} of {folder} is not a class of the model; {hint}")
+        if name in seen:
+            raise UserError(f"{key}: sub-folders {seen[name]!r} and {sub.name!r} of {folder} are both class "
+                            f"{name!r}; merge them into one")
+        seen[name] = sub.name
         images = list_images(sub)
         if not images:
             raise UserError(f"{key}: sub-folder {sub} has no images; remove it or add that class's images")
-        found[sub.name] = images
+        found[name] = images
     total = sum(len(v) for v in found.values())
     if total < MIN_PROBES:
         raise UserError(f"{key}: only {total} images in the class sub-folders of {folder}; give at least "

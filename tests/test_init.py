@@ -68,6 +68,7 @@ def test_init_takes_the_class_names_from_a_file_when_the_probes_cover_some_class
     probes = _class_folders(tmp_path / "val")
     for cls in ("racket", "bottle", "ball"):  # a validation sample of three of the six classes
         shutil.rmtree(probes / cls)
+    (probes / "barbell").rename(probes / "1")  # a folder may be named by its class index
     out = tmp_path / "audit.yaml"
     proc = run_cli("init", tmp_path / "m.keras", "--probes", probes, "--out", out)
     assert proc.returncode == 2 and "--classes-file" in proc.stderr  # 3 folders, 6 outputs: says what to do

@@ -57,15 +57,31 @@ def test_class_folders_give_per_class_accuracy_in_every_output(tmp_path):
     assert "inclass_shift" in (tmp_path / "out" / "scores.csv").read_text().splitlines()[0]
 
 
+def test_a_sub_folder_named_by_class_index_holds_that_class(tmp_path):
+    # ImageNet's "cardboard box / carton" has a '/' and cannot be a folder name: its index can
+    from audit.probes import scan_probes
+    classes = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")
+    probes = _class_folders(tmp_path / "probes", rename={"barbell": "1"})
+    found = scan_probes(probes, classes)
+    assert sorted(found) == sorted(classes) and len(found["barbell"]) == 15
+    assert all(p.parent.name == "1" for p in found["barbell"])
+    proc = run_cli("validate", _demo_config(tmp_path, probes))
+    assert proc.returncode == 0 and "90 probes in 6 class folders" in proc.stdout, proc.stderr
+
+
 @pytest.mark.parametrize("layout, message", [
     ("unknown class", "sub-folder 'dumbell' of"),
     ("mixed", "holds both images and sub-folders"),
     ("too few", "only 6 images in the class sub-folders"),
+    ("one class twice", "sub-folders '0' and 'dumbbell' of"),
 ])
 def test_validate_refuses_the_probe_folders_run_would_refuse(tmp_path, layout, message):
     probes = tmp_path / "probes"
     if layout == "unknown class":
         _class_folders(probes, rename={"dumbbell": "dumbell"})
+    elif layout == "one class twice":  # class 0 is dumbbell
+        _class_folders(probes)
+        shutil.copytree(probes / "dumbbell", probes / "0")
     elif layout == "mixed":
         _class_folders(probes)
         shutil.copy(PROBES / "ball_000.png", probes / "stray.png")
