@@ -32,11 +32,11 @@ def sort_discovered(entries: list[dict]) -> list[dict]:
 def _summary(e: dict) -> str:
     if e["causal_p_adjusted"] is None:
         return f"{e['share']:.0%} of the class's evidence on its probes; no insertion test (no region found)"
-    kept = "n/a" if e["kept_without"] is None else f"{e['kept_without']:.0%}"
+    kept = ("no removal test (the model puts none of the probes it was cut from in the class)"
+            if e["kept_without"] is None else f"the class keeps {e['kept_without']:.0%} of its own images without it")
     return (f"{e['share']:.0%} of the class's evidence on its probes; its region pasted onto other classes' probes "
             f"turns {e['causal_flip']:.0%} of them into the class (control {e['causal_flip_control']:.0%}), shift "
-            f"{e['causal_shift']:.2f}, adj. p {e['causal_p_adjusted']:.2g}; the class keeps {kept} of its own "
-            "images without it")
+            f"{e['causal_shift']:.2f}, adj. p {e['causal_p_adjusted']:.2g}; {kept}")
 
 
 def _num(v) -> float | None:
