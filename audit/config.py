@@ -7,7 +7,6 @@ Inner code trusts these values.
 
 from __future__ import annotations
 
-import collections
 import difflib
 import hashlib
 import json
@@ -17,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from audit.baseline import DEFAULT_TOLERANCE
+from audit.config_section import (Section, check_class_names, name_list, names_or_keyword, optional_number,
+                                  read_class_names, read_yaml, within)
 from audit.dream import DreamSettings
 from audit.errors import UserError
 from audit.execution.settings import ExecutionConfig, parse_execution
-from audit.yaml_input import parse_yaml, short_repr
+from audit.yaml_input import short_repr
 
 PREPROCESSING = ("mobilenet", "mobilenet_v2", "mobilenet_v3", "resnet50", "resnet", "resnet_v2", "vgg16", "vgg19",
                  "inception_v3", "xception", "densenet", "efficientnet", "efficientnet_v2",
@@ -183,108 +182,7 @@ class Config:
     discover: Any = None  # audit.discover.settings.DiscoverConfig when the `discover:` stage is on
 
 
-class _Section:
-    """Reads one mapping of the YAML, remembering which keys were used."""
-
-    def __init__(self, file: Path, data: Any, path: str):
-        self.file, self.path = file, path
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            self.fail(path or "(top level)", f"must be a mapping, got {type(data).__name__}",
-                      "write it as `key: value` lines")
-        self.data, self.used = data, set()
-
-    def fail(self, key: str, problem: str, fix: str):
-        raise UserError(f"{self.file}: {key}: {problem}; {fix}")
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def has(self, name: str) -> bool:
-        return name in self.data
-
-    def get(self, name: str, kind, default=None, required: bool = False, check=None, fix: str = ""):
-        self.used.add(name)
-        if name not in self.data or self.data[name] is None:
-            if required:
-                self.fail(self.key(name), "is missing", fix or f"add `{name}:` to the config")
-            return default
-        value = self.data[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if bool not in kinds and isinstance(value, bool) or not isinstance(value, kinds):
-            want = " or ".join(k.__name__ for k in kinds)
-            self.fail(self.key(name), f"must be {want}, got {type(value).__name__} {short_repr(value)}",
-                      fix or "fix its type")
-        if isinstance(value, float) and not math.isfinite(value):
-            self.fail(self.key(name), f"must be a finite number, got {value!r}", fix or "give a number")
-        if check is not None and not check(value):
-            self.fail(self.key(name), f"invalid value {short_repr(value)}", fix)
-        return value
-
-    def section(self, name: str) -> "_Section":
-        self.used.add(name)
-        return _Section(self.file, self.data.get(name), self.key(name))
-
-    def path_value(self, name: str, required: bool = True, must: str = "exist") -> Path | None:
-        raw = self.get(name, str, required=required, fix=f"give `{name}:` a path relative to the config file")
-        if raw is None:
-            return None
-        p = (self.file.parent / raw).resolve()
-        if not p.exists():
-            self.fail(self.key(name), f"{raw} does not exist (resolved to {p})",
-                      "fix the path; paths are relative to the config file")
-        if must == "dir" and not p.is_dir():
-            self.fail(self.key(name), f"{raw} is not a folder (resolved to {p})",
-                      "point it at a folder of example images")
-        if must == "dir":
-            from audit.images import list_images
-
-            try:  # a FIFO or device named like an image would hang the run when read
-                list_images(p, self.key(name))
-            except UserError as exc:
-                raise UserError(f"{self.file}: {exc}") from None
-        if must == "file" and not p.is_file():
-            self.fail(self.key(name), f"{raw} is not a regular file (resolved to {p})", "give a file")
-        return p
-
-    def finish(self) -> None:
-        for name in self.data:
-            if name not in self.used:
-                close = difflib.get_close_matches(str(name), [k for k in self.used], n=1)
-                hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(sorted(self.used))}"
-                self.fail(self.key(str(name)), "unknown key", hint)
-
-
-def _within(low, high):
-    return lambda v: low <= v <= high
-
-
-def _names(sec: _Section, name: str, fix: str) -> tuple[str, ...] | None:
-    value = sec.get(name, list, fix=fix)
-    if value is None:
-        return None
-    if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-        sec.fail(sec.key(name), "must be a list of names", fix)
-    names = tuple(str(v) for v in value)
-    repeated = sorted(n for n, count in collections.Counter(names).items() if count > 1)
-    if repeated:
-        sec.fail(sec.key(name), f"{short_repr(repeated[0])} is listed twice", "list each name once")
-    return names
-
-
-def _names_or_keyword(sec: _Section, name: str, keyword: str, what: str) -> tuple[str, ...] | None:
-    """`keyword` (e.g. `all`, `auto`) -> None, or a list of names."""
-    fix = f"write `{keyword}` or a list of {what}"
-    value = sec.get(name, (str, list), default=keyword, fix=fix)
-    if isinstance(value, str):
-        if value != keyword:
-            sec.fail(sec.key(name), f"invalid value {short_repr(value)}", fix)
-        return None
-    return _names(sec, name, fix)
-
-
-def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
+def parse_model(sec: Section, classes_required: bool = True) -> ModelConfig:
     application = sec.get("application", str, fix="name a keras.applications architecture, e.g. ResNet50")
     path = sec.path_value("path", required=application is None)
     if path is not None and application is not None:
@@ -312,7 +210,7 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
             sec.fail(sec.key("input_size"), f"invalid size {short_repr(size)}",
                      "write it as [height, width], each from 32 to 4096")
         input_size = tuple(size) if size else None
-    classes = _names(sec, "classes", "list the class names in output order, e.g. [cat, dog]")
+    classes = name_list(sec, "classes", "list the class names in output order, e.g. [cat, dog]")
     classes_file = sec.path_value("classes_file", required=False, must="file")
     if classes is not None and classes_file is not None:
         sec.fail(sec.key("classes"), "both `classes` and `classes_file` are given", "keep one of them")
@@ -353,20 +251,20 @@ def _model(sec: _Section, classes_required: bool = True) -> ModelConfig:
                        application, weights, input_size)
 
 
-def _visualize(sec: _Section) -> VisualizeConfig:
-    classes = _names_or_keyword(sec, "classes", "all", "class names")
+def parse_visualize(sec: Section) -> VisualizeConfig:
+    classes = names_or_keyword(sec, "classes", "all", "class names")
     out = VisualizeConfig(
         classes=classes,
-        restarts=sec.get("restarts", int, 8, check=_within(1, MAX_RESTARTS),
+        restarts=sec.get("restarts", int, 8, check=within(1, MAX_RESTARTS),
                          fix=f"use a whole number from 1 to {MAX_RESTARTS}"),
-        steps=sec.get("steps", int, 128, check=_within(1, MAX_STEPS), fix=f"use a whole number from 1 to {MAX_STEPS}"),
+        steps=sec.get("steps", int, 128, check=within(1, MAX_STEPS), fix=f"use a whole number from 1 to {MAX_STEPS}"),
         learning_rate=float(sec.get("learning_rate", (int, float), 0.05, check=lambda v: 0 < v <= 1,
                                     fix="use a number in (0, 1] (pixel units; the default is 0.05)")),
-        seed=sec.get("seed", int, 0, check=_within(0, MAX_SEED), fix=f"use a whole number from 0 to {MAX_SEED}"),
-        jitter=sec.get("jitter", int, 0, check=_within(0, 1024), fix="use a whole number of pixels from 0 to 1024"),
-        total_variation=float(sec.get("total_variation", (int, float), 0.0, check=_within(0, 1e6),
+        seed=sec.get("seed", int, 0, check=within(0, MAX_SEED), fix=f"use a whole number from 0 to {MAX_SEED}"),
+        jitter=sec.get("jitter", int, 0, check=within(0, 1024), fix="use a whole number of pixels from 0 to 1024"),
+        total_variation=float(sec.get("total_variation", (int, float), 0.0, check=within(0, 1e6),
                                       fix="use a number from 0 (off) to 1e6")),
-        memory_budget_mb=sec.get("memory_budget_mb", int, 2048, check=_within(1, 2**20),
+        memory_budget_mb=sec.get("memory_budget_mb", int, 2048, check=within(1, 2**20),
                                  fix="use megabytes from 1 to 1048576"),
         stop_probability=_stop_probability(sec),
         parameterization=sec.get("parameterization", str, DEFAULT_PARAMETERIZATION,
@@ -375,7 +273,7 @@ def _visualize(sec: _Section) -> VisualizeConfig:
         transforms=_transforms(sec),
         raw_images=sec.get("raw_images", int, 1, check=lambda v: v >= 0, fix="use a whole number >= 0 (0 = none)"),
         budget=_budget(sec),
-        preview_steps=sec.get("preview_steps", int, 32, check=_within(8, MAX_STEPS),
+        preview_steps=sec.get("preview_steps", int, 32, check=within(8, MAX_STEPS),
                               fix=f"use a whole number from 8 to {MAX_STEPS}"),
         full_sample=sec.get("full_sample", int, 8, check=lambda v: v >= 0, fix="use a whole number >= 0"),
     )
@@ -383,13 +281,13 @@ def _visualize(sec: _Section) -> VisualizeConfig:
     return out
 
 
-def _budget(sec: _Section) -> int | None:
+def _budget(sec: Section) -> int | None:
     value = sec.get("budget", int, DEFAULT_BUDGET, check=lambda v: v >= 1,
                     fix="use a whole number of image-steps >= 1, or `null` for no cap")
     return None if "budget" in sec.data and sec.data["budget"] is None else value  # null: no cap
 
 
-def _transforms(sec: _Section) -> str | TransformSettings:
+def _transforms(sec: Section) -> str | TransformSettings:
     """A preset name, or {jitter, scale, rotate}; the older `jitter` key may go with a preset only."""
     fix = f"use one of: {', '.join(TRANSFORM_PRESETS)}, or a mapping {{jitter: 8, scale: [0.9, 1.1], rotate: 10}}"
     value = sec.get("transforms", (str, dict), DEFAULT_TRANSFORMS, fix=fix)
@@ -413,7 +311,7 @@ def _transforms(sec: _Section) -> str | TransformSettings:
     return out
 
 
-def _stop_probability(sec: _Section) -> float | None:
+def _stop_probability(sec: Section) -> float | None:
     """Off (None) unless set: on the demo, images stopped at different points gave noisier
     visualization evidence than a fixed number of steps (README, "Speed")."""
     value = sec.get("stop_probability", (int, float), None, check=lambda v: 0 < v < 1,
@@ -421,7 +319,7 @@ def _stop_probability(sec: _Section) -> float | None:
     return None if value is None else float(value)
 
 
-def _concepts(sec: _Section, discovering: bool = False) -> ConceptsConfig:
+def _concepts(sec: Section, discovering: bool = False) -> ConceptsConfig:
     layer = sec.get("layer", str, "auto")
     negatives = sec.path_value("negatives", must="dir")
     bank_sec = sec.section("bank")
@@ -436,15 +334,15 @@ def _concepts(sec: _Section, discovering: bool = False) -> ConceptsConfig:
                           "use letters, digits, '-', '_' or '.', starting with a letter or digit")
         c = bank_sec.section(name)
         examples = c.path_value("examples", must="dir")
-        allowed = _names(c, "allowed_in", "list class names where the concept belongs, or [] for none") or ()
+        allowed = name_list(c, "allowed_in", "list class names where the concept belongs, or [] for none") or ()
         cutouts = c.path_value("cutouts", required=False, must="dir")
         c.finish()
         bank.append(ConceptConfig(str(name), examples, allowed, cutouts))
     out = ConceptsConfig(
         layer=layer, negatives=negatives, bank=tuple(bank),
-        max_examples=sec.get("max_examples", int, 200, check=_within(4, MAX_EXAMPLES),
+        max_examples=sec.get("max_examples", int, 200, check=within(4, MAX_EXAMPLES),
                              fix=f"use a whole number from 4 to {MAX_EXAMPLES}"),
-        random_directions=sec.get("random_directions", int, 500, check=_within(20, MAX_RANDOM_DIRECTIONS),
+        random_directions=sec.get("random_directions", int, 500, check=within(20, MAX_RANDOM_DIRECTIONS),
                                   fix=f"use a whole number from 20 to {MAX_RANDOM_DIRECTIONS}"),
         probes=sec.path_value("probes", required=False, must="dir"),
         auto_cutouts=sec.get("auto_cutouts", bool, default=True),
@@ -459,19 +357,19 @@ def _concepts(sec: _Section, discovering: bool = False) -> ConceptsConfig:
     return out
 
 
-def _level(sec: _Section, default: GateLevel) -> GateLevel:
+def _level(sec: Section, default: GateLevel) -> GateLevel:
     values = {}
     for name, value in default.__dict__.items():
         if name.endswith("max_p"):
             got = sec.get(name, (int, float), value, check=lambda v: 0 < v <= 1, fix="use a probability in (0, 1]")
         else:
-            got = sec.get(name, (int, float), value, check=_within(0, 1e6), fix="use a finite effect size >= 0")
+            got = sec.get(name, (int, float), value, check=within(0, 1e6), fix="use a finite effect size >= 0")
         values[name] = float(got)
     sec.finish()
     return GateLevel(**values)
 
 
-def _gate(sec: _Section) -> GateConfig:
+def _gate(sec: Section) -> GateConfig:
     evidence = sec.get("evidence", str, "both", check=lambda v: v in EVIDENCE, fix=f"use one of: {', '.join(EVIDENCE)}")
     # The visualization test compares one concept direction with random ones, so it cannot reach
     # small p-values after correction; by default it is judged on its effect alone (see README).
@@ -485,9 +383,9 @@ def _gate(sec: _Section) -> GateConfig:
                                fix="use a flip difference in [0, 1]"))
     shift_tol = float(tol.get("shift", (int, float), DEFAULT_TOLERANCE["shift"], check=lambda v: 0 <= v <= 2,
                               fix="use a shift in [0, 2] logit spreads"))
-    abs_tol = float(tol.get("abs", (int, float), DEFAULT_TOLERANCE["abs"], check=_within(0, 1e6),
+    abs_tol = float(tol.get("abs", (int, float), DEFAULT_TOLERANCE["abs"], check=within(0, 1e6),
                             fix="use a finite effect size >= 0"))
-    rel_tol = float(tol.get("rel", (int, float), DEFAULT_TOLERANCE["rel"], check=_within(0, 1e6),
+    rel_tol = float(tol.get("rel", (int, float), DEFAULT_TOLERANCE["rel"], check=within(0, 1e6),
                             fix="use a finite fraction >= 0"))
     tol.finish()
     on_missing = sec.get("baseline_missing", str, "fail", check=lambda v: v in ("fail", "warn"),
@@ -502,90 +400,55 @@ def _gate(sec: _Section) -> GateConfig:
                       observational_can_fail, causal_tol, shift_tol)
 
 
-def _causal_level(sec: _Section, default: CausalLevel) -> CausalLevel:
+def _causal_level(sec: Section, default: CausalLevel) -> CausalLevel:
     out = CausalLevel(
         max_p=float(sec.get("max_p", (int, float), default.max_p, check=lambda v: 0 < v <= 1,
                             fix="use a probability in (0, 1]")),
         min_flip=float(sec.get("min_flip", (int, float), default.min_flip, check=lambda v: 0 <= v <= 1,
                                fix="use a share of probe images in [0, 1]")),
-        min_shift=_optional_number(sec, "min_shift", default.min_shift, lambda v: 0 < v <= 1,
+        min_shift=optional_number(sec, "min_shift", default.min_shift, lambda v: 0 < v <= 1,
                                    "use a shift in (0, 1] logit spreads, or `null` to let only flips decide"))
     sec.finish()
     return out
 
 
-def _optional_number(sec: _Section, name: str, default: float | None, check, fix: str) -> float | None:
-    if sec.has(name) and sec.data[name] is None:
-        sec.used.add(name)
-        return None
-    value = sec.get(name, (int, float), default, check=check, fix=fix)
-    return None if value is None else float(value)
-
-
-def dream_settings(sec: _Section, defaults: DreamSettings, seed: int | None = None) -> DreamSettings:
+def dream_settings(sec: Section, defaults: DreamSettings, seed: int | None = None) -> DreamSettings:
     out = DreamSettings(
-        octaves=sec.get("octaves", int, defaults.octaves, check=_within(1, 12), fix="use a whole number from 1 to 12"),
-        octave_scale=float(sec.get("octave_scale", (int, float), defaults.octave_scale, check=_within(1, 4),
+        octaves=sec.get("octaves", int, defaults.octaves, check=within(1, 12), fix="use a whole number from 1 to 12"),
+        octave_scale=float(sec.get("octave_scale", (int, float), defaults.octave_scale, check=within(1, 4),
                                    fix="use a number from 1 to 4, e.g. 1.4")),
-        steps=sec.get("steps", int, defaults.steps, check=_within(1, MAX_STEPS),
+        steps=sec.get("steps", int, defaults.steps, check=within(1, MAX_STEPS),
                       fix=f"use a whole number from 1 to {MAX_STEPS}"),
         step_size=float(sec.get("step_size", (int, float), defaults.step_size, check=lambda v: 0 < v <= 1,
                                 fix="use a number in (0, 1], e.g. 0.02")),
-        smoothing=float(sec.get("smoothing", (int, float), defaults.smoothing, check=_within(0, 1e6),
+        smoothing=float(sec.get("smoothing", (int, float), defaults.smoothing, check=within(0, 1e6),
                                 fix="use a number from 0 (off) to 1e6")),
-        jitter=sec.get("jitter", int, defaults.jitter, check=_within(0, 1024), fix="use pixels from 0 to 1024"),
-        seed=seed if seed is not None else sec.get("seed", int, defaults.seed, check=_within(0, MAX_SEED),
+        jitter=sec.get("jitter", int, defaults.jitter, check=within(0, 1024), fix="use pixels from 0 to 1024"),
+        seed=seed if seed is not None else sec.get("seed", int, defaults.seed, check=within(0, MAX_SEED),
                                                    fix=f"use a whole number from 0 to {MAX_SEED}"),
-        memory_budget_mb=sec.get("memory_budget_mb", int, defaults.memory_budget_mb, check=_within(16, 1_048_576),
+        memory_budget_mb=sec.get("memory_budget_mb", int, defaults.memory_budget_mb, check=within(16, 1_048_576),
                                  fix="use megabytes from 16 to 1048576"),
     )
     return out
 
 
-def _gallery(top: _Section, seed: int, budget_mb: int) -> GalleryConfig | None:
+def _gallery(top: Section, seed: int, budget_mb: int) -> GalleryConfig | None:
     if top.has("layer_gallery") and top.data["layer_gallery"] is False:
         top.used.add("layer_gallery")
         return None
     sec = top.section("layer_gallery")
-    layers = _names_or_keyword(sec, "layers", "auto", "layer names")
+    layers = names_or_keyword(sec, "layers", "auto", "layer names")
     count = sec.get("count", int, 4, check=lambda v: 1 <= v <= 16, fix="use a whole number from 1 to 16")
     settings = dream_settings(sec, DreamSettings(octaves=3, steps=24, jitter=4, memory_budget_mb=budget_mb), seed=seed)
     sec.finish()
     return GalleryConfig(layers, count, settings)
 
 
-def _report(sec: _Section, file: Path) -> ReportConfig:
+def parse_report(sec: Section, file: Path) -> ReportConfig:
     out = sec.get("out", str, "../reports/" + file.stem)
     title = sec.get("title", str, f"Audit of {file.stem}")
     sec.finish()
     return ReportConfig((file.parent / out).resolve(), title)
-
-
-MAX_CONFIG_BYTES = 16 * 2**20
-
-
-def read_yaml(path: str | Path) -> tuple[Path, bytes, Any]:
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"{file}: config file not found; check the path")
-    if file.stat().st_size > MAX_CONFIG_BYTES:
-        raise UserError(f"{file}: {file.stat().st_size / 2**20:.0f} MB is not a config file; give the YAML config")
-    text = file.read_bytes()
-    return file, text, parse_yaml(file, text)
-
-
-def read_class_names(path: Path) -> tuple[str, ...]:
-    """One class name per non-empty line (OSError / UnicodeDecodeError for the caller to word)."""
-    # utf-8-sig: a byte-order mark (Windows editors) must not become part of the first name
-    return tuple(line.strip() for line in Path(path).read_text(encoding="utf-8-sig").splitlines() if line.strip())
-
-
-def check_class_names(file: Path, classes: tuple[str, ...], key: str, names) -> None:
-    for n in names:
-        if n not in classes:
-            close = difflib.get_close_matches(n, classes, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else "use names from model.classes"
-            raise UserError(f"{file}: {key}: unknown class {short_repr(n)}; {hint}")
 
 
 def _merged(data: Any, overrides: dict) -> Any:
@@ -605,9 +468,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
     if overrides:
         data = _merged(data, overrides)
         text += b"\n# overrides: " + json.dumps(overrides, sort_keys=True, default=str).encode()
-    top = _Section(file, data, "")
-    model = _model(top.section("model"))
-    visualize = _visualize(top.section("visualize"))
+    top = Section(file, data, "")
+    model = parse_model(top.section("model"))
+    visualize = parse_visualize(top.section("visualize"))
     from audit.discover.settings import parse_discover
 
     discover = parse_discover(top)
@@ -617,7 +480,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
                         "(or `concepts.probes:`) a folder such as a sample of your validation set")
     gate = _gate(top.section("gate"))
     gallery = _gallery(top, visualize.seed, visualize.memory_budget_mb)
-    report = _report(top.section("report"), file)
+    report = parse_report(top.section("report"), file)
     top.used.add("execution")
     execution = parse_execution(top.data.get("execution"), str(file))
     top.finish()

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from audit.config import (ModelConfig, ReportConfig, _model, _Section, check_class_names, dream_settings,
-                          read_yaml)
+from audit.config import ModelConfig, ReportConfig, dream_settings, parse_model
+from audit.config_section import Section, check_class_names, read_yaml
 from audit.dream import DreamSettings
 from audit.errors import UserError
 from audit.yaml_input import flag_numbers, short_repr
@@ -68,7 +68,7 @@ class DreamConfig:
     report: ReportConfig
 
 
-def _term(sec: _Section) -> DreamTerm:
+def _term(sec: Section) -> DreamTerm:
     weight = float(sec.get("weight", (int, float), 1.0))
     cls = sec.get("class", (str, int))
     layer = sec.get("layer", str)
@@ -93,8 +93,8 @@ def _term(sec: _Section) -> DreamTerm:
 
 
 def parse_dream_config(file: Path, data, text: bytes) -> DreamConfig:
-    top = _Section(file, data, "")
-    model = _model(top.section("model"), classes_required=False)
+    top = Section(file, data, "")
+    model = parse_model(top.section("model"), classes_required=False)
     sec = top.section("dream")
     raw_input = sec.get("input", str, required=True, fix="give an image path or `noise`")
     image = None if raw_input == "noise" else sec.path_value("input", must="file")
@@ -104,7 +104,7 @@ def parse_dream_config(file: Path, data, text: bytes) -> DreamConfig:
     terms = []
     objective = sec.get("objective", list, [], fix="write a list of terms, e.g. [{layer: conv3}]")
     for i, term in enumerate(objective):
-        terms.append(_term(_Section(file, term, sec.key(f"objective[{i}]"))))
+        terms.append(_term(Section(file, term, sec.key(f"objective[{i}]"))))
     guide = None
     if sec.has("guide"):
         g = sec.section("guide")

@@ -35,7 +35,7 @@ def _yaml_str(s: str) -> str:
 
 
 def _read_names(path: Path, n_out: int) -> list[str]:
-    from audit.config import read_class_names
+    from audit.config_section import read_class_names
 
     try:
         names = list(read_class_names(path))

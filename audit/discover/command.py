@@ -11,8 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from audit.config import (ModelConfig, ReportConfig, VisualizeConfig, _model, _report, _Section, _visualize,
-                          load_config)
+from audit.config import (ModelConfig, ReportConfig, VisualizeConfig, load_config, parse_model, parse_report,
+                          parse_visualize)
+from audit.config_section import Section
 from audit.discover.settings import DiscoverConfig, parse_discover
 from audit.errors import UserError
 from audit.yaml_input import flag_numbers
@@ -62,12 +63,12 @@ def from_flags(args, cwd: Path) -> DiscoverRunConfig:
 
 
 def _parse(source: Path, data: dict, text: bytes) -> DiscoverRunConfig:
-    top = _Section(source, data, "")
-    model = _model(top.section("model"), classes_required=False)
-    visualize = _visualize(top.section("visualize"))
+    top = Section(source, data, "")
+    model = parse_model(top.section("model"), classes_required=False)
+    visualize = parse_visualize(top.section("visualize"))
     discover = parse_discover(top) or DiscoverConfig()
     negatives = top.path_value("negatives", required=False, must="dir")
-    report = _report(top.section("report"), source)
+    report = parse_report(top.section("report"), source)
     top.finish()
     return DiscoverRunConfig(source, hashlib.sha256(text).hexdigest(), data, model, visualize, discover,
                              discover.probes, negatives, report)

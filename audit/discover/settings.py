@@ -37,7 +37,7 @@ class DiscoverConfig:
 
 
 def parse_discover(top) -> DiscoverConfig | None:
-    """`top`: the config's top-level section reader (audit.config._Section)."""
+    """`top`: the config's top-level section reader (audit.config_section.Section)."""
     if not top.has("discover"):
         return None
     value = top.data["discover"]
