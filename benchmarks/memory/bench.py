@@ -11,7 +11,8 @@ each measurement in its own child process, so a peak resident set size is that m
   steps minus that of 16, over 32 steps);
 - `audit run` through the CLI with a realistic config (3 classes x 8 restarts x 16 steps, 3
   concepts with cutouts from the demo assets resized to 224, the demo's 90 probes, the default
-  layer gallery) at each budget: peak RSS and stage times.
+  layer gallery, and the `discover` stage on the dumbbell and barbell probes as class sub-folders)
+  at each budget: peak RSS and stage times.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import datetime as dt
 import json
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -123,6 +125,13 @@ def write_config(budget: int) -> Path:
            "visualize": {"classes": ["dumbbell", "barbell", "espresso"], "restarts": 8, "steps": 16,
                          "memory_budget_mb": budget},
            "concepts": {"negatives": str(ASSETS / "_random"), "probes": str(ASSETS / "_probes"), "bank": bank}}
+    # the discover stage needs probes in class sub-folders: the demo's dumbbell and barbell scenes
+    by_class = CACHE / "probes_by_class"
+    for cls in ("dumbbell", "barbell"):
+        (by_class / cls).mkdir(parents=True, exist_ok=True)
+        for f in sorted((ASSETS / "_probes").glob(f"{cls}_*.png")):
+            shutil.copyfile(f, by_class / cls / f.name)
+    cfg["discover"] = {"probes": str(by_class)}
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"lite0_budget{budget}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -137,13 +146,13 @@ def markdown(r: dict) -> str:
              f"- visualization: {r['step_ms']['ms_per_image_step']:.0f} ms per image-step "
              f"({r['step_ms']['ms_per_step_of_8']:.0f} ms per step of 8 images)", "",
              "| memory_budget_mb | peak RSS MiB | budget + footprint MiB | within | wall s | visualize s | "
-             "score concepts s | causal s | gallery s |", "|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+             "score concepts s | causal s | gallery s | discover s |", "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for run in r["audits"]:
         s, bound = run["stage_seconds"], run["budget_mb"] + r["model"]["peak_rss_mib"]
         lines.append(f"| {run['budget_mb']} | {run['peak_rss_mib']:.0f} | {bound:.0f} | "
                      f"{'yes' if run['peak_rss_mib'] <= bound else 'NO'} | {run['wall_s']:.0f} | "
                      f"{s.get('visualize', 0):.0f} | {s.get('score concepts', 0):.0f} | {s.get('causal test', 0):.0f} | "
-                     f"{s.get('layer gallery', 0):.0f} |")
+                     f"{s.get('layer gallery', 0):.0f} | {s.get('discover', 0):.0f} |")
     return "\n".join(lines) + "\n"
 
 
