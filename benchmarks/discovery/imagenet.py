@@ -25,6 +25,23 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "discovery_imagenet"
 
 
+def lite0_and_demo_data():
+    """(EfficientNet-Lite0 loaded for the audit, its .keras path, its class-name file, the real-network
+    demo's data folder), converting and drawing them into .cache on first use."""
+    from audit.config import ModelConfig
+    from audit.model import load_model
+    from audit.pretrained import ensure_model
+
+    data = ROOT / ".cache" / "demo_imagenet_data"
+    if not (data / "stamp.json").exists():
+        subprocess.run([sys.executable, "-m", "audit.demo.imagenet", "--out", str(data)], check=True)
+    model_path = ensure_model("efficientnet-lite0")
+    classes_path = model_path.parent / "imagenet_classes.txt"
+    names = tuple(classes_path.read_text().splitlines())
+    model = load_model(ModelConfig(Path(model_path), names, None, (0.0, 255.0), None, False))
+    return model, model_path, classes_path, data
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--classes", type=int, default=5)
@@ -34,20 +51,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
-    from audit.config import ModelConfig
-    from audit.images import list_images, load_image
-    from audit.pretrained import ensure_model
     from audit.causal import log_probs
+    from audit.images import list_images, load_image
 
-    data = ROOT / ".cache" / "demo_imagenet_data"
-    if not (data / "stamp.json").exists():
-        subprocess.run([sys.executable, "-m", "audit.demo.imagenet", "--out", str(data)], check=True)
-    model_path = ensure_model("efficientnet-lite0")
-    classes_path = model_path.parent / "imagenet_classes.txt"
-    from audit.model import load_model
-
-    names = tuple(classes_path.read_text().splitlines())
-    model = load_model(ModelConfig(Path(model_path), names, None, (0.0, 255.0), None, False))
+    model, model_path, classes_path, data = lite0_and_demo_data()
     files = list_images(data / "probes") + list_images(data / "photos")
     images = np.stack([load_image(f, 3, "probes", model.input_shape[:2]) for f in files])
     top = log_probs(model, images, 16).argmax(1)

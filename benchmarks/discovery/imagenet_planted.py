@@ -154,21 +154,14 @@ def main(argv=None) -> int:
     from PIL import Image
 
     from audit.causal import log_probs
-    from audit.config import ModelConfig
     from audit.demo import imagenet as demo
-    from audit.model import load_model
-    from audit.pretrained import ensure_model
+    from imagenet import lite0_and_demo_data  # noqa: E402 (this folder's real-network discovery benchmark)
 
     sys.path.insert(0, str(ROOT / "benchmarks" / "validity"))
     from run import _cpu  # noqa: E402
 
-    data = ROOT / ".cache" / "demo_imagenet_data"
-    if not (data / "stamp.json").exists():
-        subprocess.run([sys.executable, "-m", "audit.demo.imagenet", "--out", str(data)], check=True)
-    model_path = ensure_model("efficientnet-lite0")
-    classes_path = model_path.parent / "imagenet_classes.txt"
-    names = tuple(classes_path.read_text().splitlines())
-    model = load_model(ModelConfig(Path(model_path), names, None, (0.0, 255.0), None, False))
+    model, model_path, classes_path, data = lite0_and_demo_data()
+    names = model.classes
     audited = [names.index(n) for n in PUBLISHED + UNRELATED]
 
     pool = crops(POOL, SEED)
@@ -207,10 +200,11 @@ def main(argv=None) -> int:
         strokes = np.stack(strokes)
         zone = np.stack([widen(m, WIDEN) for m in strokes])
         started = time.perf_counter()
-        proc = subprocess.CompletedProcess([], 0, "", "") if args.rescore else subprocess.run([sys.executable, "-m", "audit", "discover", "--model", str(model_path), "--probes",
-                               str(folder), "--classes-file", str(classes_path), "--input-range", "0,255",
-                               "--negatives", str(data / "negatives"), "--out", str(report), "--quiet"],
-                              capture_output=True, text=True, cwd=ROOT)
+        command = [sys.executable, "-m", "audit", "discover", "--model", str(model_path), "--probes", str(folder),
+                   "--classes-file", str(classes_path), "--input-range", "0,255", "--negatives",
+                   str(data / "negatives"), "--out", str(report), "--quiet"]
+        proc = (subprocess.CompletedProcess(command, 0, "", "") if args.rescore else
+                subprocess.run(command, capture_output=True, text=True, cwd=ROOT))
         wall = time.perf_counter() - started
         if proc.returncode not in (0, 1):
             print(proc.stderr[-2000:])
