@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from audit.config_section import read_class_names
 from audit.errors import UserError
 from audit.probes import folder_class
 
@@ -35,8 +36,6 @@ def _yaml_str(s: str) -> str:
 
 
 def _read_names(path: Path, n_out: int) -> list[str]:
-    from audit.config_section import read_class_names
-
     try:
         names = list(read_class_names(path))
     except (OSError, UnicodeDecodeError) as exc:

@@ -26,9 +26,7 @@ def _fmt(value, spec=".2f"):
 def _probability(value):
     """A class probability on a finding card: a confident network moves a tiny probability (0.0001 ->
     0.0003, a real shortcut's shift on EfficientNet-Lite0), which three decimals would show as 0.000 twice."""
-    if value is None:
-        return "n/a"
-    return format(value, ".3f") if value >= 0.01 else format(value, ".1e")
+    return _fmt(value, ".3f" if value is None or value >= 0.01 else ".1e")
 
 
 _ENV.filters["fmt"] = _fmt
