@@ -115,7 +115,7 @@ def _rescaling_model(path):
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Rescaling(1 / 255, name="rescaling")(inputs)  # not rescaling_1 on a second call
     x = keras.layers.Conv2D(8, 3, activation="relu")(x)
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu")(x))
     keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x)).save(path)
