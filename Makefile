@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers bench-swaps check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -108,6 +108,10 @@ bench-recognizability: $(STAMP)
 # images cached in benchmarks/.cache/peers; the peers' venv is made on first use, ~2 min).
 bench-peers: $(STAMP)
 	nice -n 10 $(BIN)/python benchmarks/peers/run.py
+
+# Concurrent report-folder swaps: 4 processes x 500 swaps, 10 times (20,000 swaps, ~1 min); any failure exits 1.
+bench-swaps: $(STAMP)
+	$(BIN)/python benchmarks/stress/report_swaps.py
 
 clean:
 	rm -rf reports/demo reports/demo_control reports/demo_imagenet .pytest_cache

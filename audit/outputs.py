@@ -234,6 +234,9 @@ def staged_folder(target: Path):
         yield staging
         _prune_empty_folders(staging)  # the manifest lists files; an empty folder would look foreign
         _write_marker(staging, [f for f in _files(staging)[0] if f != MARKER])
+        # mkdtemp made it private; reports are meant to be shared. Set before the swap: once the lock
+        # is released, `target` may already be another run's folder, or be mid-swap and absent.
+        os.chmod(staging, 0o755)
     except OSError as exc:
         _remove(staging)
         error = _as_user_error(exc, target)
@@ -261,7 +264,6 @@ def staged_folder(target: Path):
         except BaseException:
             _remove(staging)
             raise
-    os.chmod(target, 0o755)
     if old is not None:
         _remove_old(old)
 
