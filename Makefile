@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers bench-swaps check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test docs demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers bench-swaps check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -44,8 +44,14 @@ demo-imagenet: $(STAMP) system-deps
 	  if [ $$code -ne 1 ]; then echo "demo-imagenet: expected the watermark shortcut to fail the gate (exit 1), got $$code"; exit 1; fi
 	@echo "demo-imagenet report: $(CURDIR)/reports/demo_imagenet/index.html"
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps docs
 	$(BIN)/python -m pytest -q tests
+
+# The documentation site (mkdocs.yml): docs/ into build/site, strict, so a broken link or anchor or a page
+# missing from the nav fails. Not `--quiet`: it also stops strict mode from counting warnings (mkdocs
+# issue 4126); the build's log is printed only when it fails.
+docs: $(STAMP)
+	@log=$$(NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict 2>&1) || { echo "$$log"; exit 1; }
 
 # Rebuild the embedded demo data and models from scratch (about 5 minutes on 2 cores).
 demo-assets: $(STAMP)
@@ -57,7 +63,7 @@ imagenet-models: $(STAMP)
 	$(BIN)/python -m audit.pretrained efficientnet-lite0
 	$(BIN)/python -m audit.pretrained efficientnet-lite2
 
-# Benchmarks (not timed tests): numbers go to benchmarks/results/ and the README.
+# Benchmarks (not timed tests): numbers go to benchmarks/results/ and the pages in docs/.
 # bench-speed creates the peers' own virtual environment(s) under benchmarks/.cache/ on first use.
 bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/speed/bench.py

@@ -1,4 +1,4 @@
-"""The Python API (README, "Python API"): `audit.run` and `audit.load_config`, as a notebook or a
+"""The Python API (docs/guide.md, "Python API"): `audit.run` and `audit.load_config`, as a notebook or a
 training script calls them."""
 
 import json

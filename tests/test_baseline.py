@@ -6,7 +6,7 @@ The two models in tests/assets/retrain/ are built by `python benchmarks/retrain/
 (the shipped control is seed 0); `new_shortcut.keras` is the demo shortcut's recipe (an arm holds
 95% of the dumbbells) with training seed 2: it learned the shortcut more weakly than the shipped
 one (causal flip difference 0.09 instead of 0.17), so the gate alone only warns; the baseline
-comparison with the clean control is what fails it (README, "Baseline tolerances")."""
+comparison with the clean control is what fails it (docs/evidence.md, "Baseline tolerances")."""
 
 import json
 from xml.etree import ElementTree as ET

@@ -1,5 +1,5 @@
-"""The peers benchmark (benchmarks/peers) turns judged snapshots into "steps to recognizable" as its
-README section defines it, and a tool that crashes becomes an error row, not a crashed benchmark."""
+"""The peers benchmark (benchmarks/peers) turns judged snapshots into "steps to recognizable" as
+docs/performance.md defines it, and a tool that crashes becomes an error row, not a crashed benchmark."""
 
 import importlib.util
 import sys

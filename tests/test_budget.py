@@ -1,4 +1,4 @@
-"""The visualization budget (README, "Visualization budget"): a model with more classes than the
+"""The visualization budget (docs/guide.md, "Visualization budget"): a model with more classes than the
 budget can visualize in full still gets an audit, every class gets an image, the classes a test
 implicates get the full treatment, and the report says what was skipped."""
 

@@ -1,4 +1,4 @@
-"""The CI examples in the README run: the same commands, in the same order, as CI would, in a
+"""The CI examples in docs/ci.md run: the same commands, in the same order, as CI would, in a
 user's own repository (a folder outside this one holding their model, concept folders, config
 and last released audit.json).
 
@@ -20,10 +20,10 @@ DOCS = ROOT / "docs" / "ci"
 INSTALL = 'python -m pip install "keras-shortcut-audit[cpu]"'
 
 
-def test_readme_shows_the_tested_examples():
-    readme = (ROOT / "README.md").read_text()
+def test_ci_page_shows_the_tested_examples():
+    page = (ROOT / "docs" / "ci.md").read_text()
     for name in ("github-actions.yml", "gitlab-ci.yml", "model-audit.yaml"):
-        assert (DOCS / name).read_text().strip() in readme, f"README's copy of docs/ci/{name} is stale"
+        assert (DOCS / name).read_text().strip() in page, f"docs/ci.md's copy of docs/ci/{name} is stale"
 
 
 @pytest.fixture
@@ -97,9 +97,13 @@ def test_gitlab_example_fails_the_job_and_keeps_the_junit_report(user_repo, whee
     assert (user_repo / job["artifacts"]["paths"][0] / "index.html").exists()
 
 
-def test_readme_demo_output_is_what_the_demo_prints(shortcut_run):
-    readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("$ audit run configs/demo.yaml\n"):].split("```")[0].splitlines()[1:]
+def test_documented_demo_output_is_what_the_demo_prints(shortcut_run):
+    shown = "$ audit run configs/demo.yaml\n"
+    pages = [page for page in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))) if shown in page.read_text()]
+    assert ROOT / "README.md" in pages
     printed = shortcut_run[0].stdout.splitlines()
-    assert block[:2] == printed[:2]  # the verdict and the finding, as printed
-    assert block[2].startswith("report: ") and printed[2].startswith("report: ") and len(printed) == 3
+    for page in pages:
+        text = page.read_text()
+        block = text[text.index(shown):].split("```")[0].splitlines()[1:]
+        assert block[:2] == printed[:2], page  # the verdict and the finding, as printed
+        assert block[2].startswith("report: ") and printed[2].startswith("report: ") and len(printed) == 3

@@ -1,4 +1,4 @@
-"""The demo's data: the planted shortcut is what the README says it is."""
+"""The demo's data: the planted shortcut is what docs/guide.md ("The embedded demo") says it is."""
 
 import numpy as np
 

@@ -134,7 +134,7 @@ def _config(model, steps: int, stop=None, classes=None):
         classes = model.classes[:BATCH // 2]
     names = classes or tuple(model.classes[i] for i in _targets(len(model.classes)))
     restarts = max(1, BATCH // len(names))
-    # the loop in the seed's raw mode, as the README's Speed numbers were measured; the readable
+    # the loop in the seed's raw mode, as the Speed numbers in docs/performance.md were measured; the readable
     # default's cost per step is in the recognizability benchmark
     return VisualizeConfig(classes=names, restarts=restarts, steps=steps, learning_rate=0.05, seed=0, jitter=0,
                            total_variation=0.0, memory_budget_mb=4096, stop_probability=stop,

@@ -2,7 +2,7 @@
 
     python benchmarks/validity/run.py [--smoke] [--jobs 2] [--out benchmarks/results/validity.json]
 
-Design (README, "Validity"): six shape classes; each training set plants all five cues at
+Design (docs/evidence.md, "Validity"): six shape classes; each training set plants all five cues at
 correlation rho, each cue on its own target class (the pairing is a permutation drawn from
 the training seed; one class carries no cue), so every trained model gives five planted
 (cue, class) cases and 25 unplanted ones. P(cue | target) = (1 + rho) / 2 and
