@@ -158,7 +158,7 @@ def _print_summary(result: dict, out: Path, audit, quiet: bool) -> None:
                 print(_one_line(f"  {change['message']}"))
         elif base["state"] != "none":
             print(_one_line(f"baseline {base['state']}: {base['reason']}"))
-    history_note = (f"  (history: {audit.report.history})" if audit.report.history else
+    history_note = (f"  (history: {audit.history})" if audit.history else
                     f"  (history not updated: {audit.history_error})" if audit.history_error else "")
     print(_one_line(f"report: {out / 'index.html'}{history_note}"))
 

@@ -125,7 +125,7 @@ def test_a_planted_new_shortcut_fails_and_every_output_names_check_statistic_and
             f"{change['candidate']:.2f}")
     assert text in proc.stdout                                              # console
     junit = ET.parse(out / "junit.xml").getroot()
-    (case,) = [c for c in junit.iter("testcase") if c.get("classname") == "audit.gate.baseline"]
+    (case,) = [c for c in junit.iter("testcase") if c.get("classname") == "audit.baseline"]
     assert text in case.find("failure").get("message")                     # JUnit message
     titles = [line.split("::")[1] for line in proc.stdout.splitlines() if line.startswith("::error")]
     assert any("'arm' in 'dumbbell' causal flip difference" in t and f"{change['candidate']:.2f}" in t

@@ -37,7 +37,7 @@ def test_candidate_with_a_new_finding_fails_against_a_clean_baseline(control_run
     (new,) = base["new_findings"]
     assert (new["class_name"], new["concept"], new["level"], new["fails_gate"]) == ("dumbbell", "arm", "fail", True)
     assert new["statistic"] == "causal_effect"  # the causal test decided the check, so it is compared on it
-    case = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.get("classname") == "audit.gate.baseline"]
+    case = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.get("classname") == "audit.baseline"]
     assert len(case) == 1 and case[0].find("failure") is not None
     jsonschema.validate(result, SCHEMA)
 

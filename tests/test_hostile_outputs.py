@@ -49,7 +49,7 @@ def test_the_run_itself_is_not_disturbed(hostile_names_run):
 def test_junit_is_well_formed_with_control_characters_in_names_and_paths(hostile_names_run):
     _, tmp = hostile_names_run
     root = ET.parse(tmp / "out" / "junit.xml").getroot()  # raised on the model name's \x01 before
-    baseline = [c for c in root.iter("testcase") if c.get("classname") == "audit.gate.baseline"]
+    baseline = [c for c in root.iter("testcase") if c.get("classname") == "audit.baseline"]
     assert baseline[0].find("failure").get("message").startswith("baseline missing")
 
 
