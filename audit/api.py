@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.config import Config
-from audit.config import load_config as _load_config
+from audit.config.core import Config
+from audit.config.core import load_config as _load_config
 from audit.errors import UserError
 
 
@@ -103,8 +103,8 @@ def run(config: Config | str | Path, out: str | Path | None = None, *, baseline:
     report (`crash.txt`, a JUnit `<error>`), so a stale report never passes for this run."""
     cfg = config if isinstance(config, Config) else load_config(config)
     require_tensorflow()
-    from audit import ci
-    from audit.pipeline import run_audit
+    from audit.report import ci
+    from audit.flows.run import run_audit
 
     target = Path(out) if out is not None else cfg.report.out
     try:
@@ -121,7 +121,7 @@ def run(config: Config | str | Path, out: str | Path | None = None, *, baseline:
     data = json.loads((report_dir / "audit.json").read_text())  # the single truth, exactly as written
     page = error = None
     if history is not None:
-        from audit.history import record_run
+        from audit.report.history import record_run
 
         try:
             page = record_run(data, report_dir, Path(history))

@@ -15,7 +15,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from audit import __version__
+from audit.version import __version__
 from audit.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
 
 
@@ -46,9 +46,9 @@ def _quiet_tensorflow() -> None:
 
 
 def _cmd_validate(args) -> int:
-    from audit.config import load_config
+    from audit.config.core import load_config
 
-    from audit.folder_checks import check_folders
+    from audit.inputs.folders import check_folders
 
     cfg = load_config(args.config)
     try:
@@ -89,9 +89,9 @@ def _cmd_demo(args) -> int:
 
 def _run_and_print(cfg, args) -> int:
     """`audit run` and `audit demo`: the API does the work; this prints for a terminal and for CI."""
-    from audit.outputs import check_replaceable
+    from audit.report.folder import check_replaceable
 
-    from audit import ci
+    from audit.report import ci
     from audit.api import run
 
     check_replaceable(args.out or cfg.report.out)  # before TensorFlow's import
@@ -168,7 +168,7 @@ def _with_execution_flags(cfg, args):
     the same config can run locally or on a cluster)."""
     import dataclasses
 
-    from audit.execution import parse_execution
+    from audit.config.execution import parse_execution
 
     flags = {"backend": args.backend, "address": args.address, "workers": args.workers}
     if all(v is None for v in flags.values()):
@@ -178,14 +178,14 @@ def _with_execution_flags(cfg, args):
 
 
 def _cmd_dream(args) -> int:
-    from audit.dream_config import dream_config_from_flags, load_dream_config
+    from audit.config.dream import dream_config_from_flags, load_dream_config
 
-    from audit.outputs import check_replaceable
+    from audit.report.folder import check_replaceable
 
     cfg = load_dream_config(args.config) if args.config else dream_config_from_flags(args, Path.cwd())
     check_replaceable(args.out if args.config and args.out else cfg.report.out)  # before TensorFlow's import
     _quiet_tensorflow()
-    from audit.dream_run import run_dream
+    from audit.flows.dream import run_dream
 
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
@@ -199,8 +199,8 @@ def _cmd_dream(args) -> int:
 
 
 def _cmd_diff(args) -> int:
-    from audit.baseline import load_baseline
-    from audit.outputs import write_text_atomic
+    from audit.gate.baseline import load_baseline
+    from audit.report.folder import write_text_atomic
     from audit.report.diff import diff_problem, diff_record, render_html, render_markdown
 
     results = []
@@ -226,14 +226,14 @@ def _cmd_diff(args) -> int:
 
 
 def _cmd_discover(args) -> int:
-    from audit.discover.command import from_config, from_flags
+    from audit.flows.discover import from_config, from_flags
 
-    from audit.outputs import check_replaceable
+    from audit.report.folder import check_replaceable
 
     cfg = from_config(args.config, args.out) if args.config else from_flags(args, Path.cwd())
     check_replaceable(cfg.report.out)  # before TensorFlow's import
     _quiet_tensorflow()
-    from audit.discover.command import run_discover_command
+    from audit.flows.discover import run_discover_command
 
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
@@ -252,7 +252,7 @@ def _cmd_discover(args) -> int:
 
 
 def _cmd_concept(args) -> int:
-    from audit.discover.promote import promote
+    from audit.flows.concept import promote
 
     written = promote(args.report, args.class_name, args.pattern, args.name, args.out)
     print(_one_line(f"wrote {written['examples']} examples and {written['cutouts']} cutouts to {args.out}"))
@@ -268,7 +268,7 @@ def _history_flags(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_init(args) -> int:
     _quiet_tensorflow()
-    from audit.init_config import write_starter
+    from audit.flows.init import write_starter
 
     found = write_starter(args.model, args.out, args.probes, args.classes_file)
     rng = f"input range read from `{found['range_from']}`" if found["range_from"] else \

@@ -74,9 +74,9 @@ def test_application_with_a_local_weights_file(tmp_path):
     """Users with their own weights give `weights: FILE`; the model hash is the file's."""
     import numpy as np
 
-    from audit.config import load_config
+    from audit.config.core import load_config
     from audit.errors import UserError
-    from audit.model import file_sha256, load_model
+    from audit.model.load import file_sha256, load_model
 
     keras.utils.set_random_seed(1)
     mine = keras.applications.MobileNet(weights=None, input_shape=(64, 64, 3))

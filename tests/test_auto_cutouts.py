@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from audit.config import ModelConfig
+from audit.config.core import ModelConfig
 from audit.images import load_folder
-from audit.localize import auto_alphas, auto_cutouts
-from audit.model import load_model
+from audit.evidence.localize import auto_alphas, auto_cutouts
+from audit.model.load import load_model
 from conftest import ASSETS, run_cli, write_config
 
 CLASSES = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from audit.baseline import load_baseline
+from audit.gate.baseline import load_baseline
 from conftest import ASSETS, run_cli, write_config
 
 
@@ -95,7 +95,7 @@ def test_a_baseline_with_the_wrong_structure_is_incompatible_not_a_crash(tmp_pat
 
 
 def test_a_history_json_the_tool_did_not_write_is_left_alone(tmp_path):
-    from audit import history
+    from audit.report import history
 
     result = {"title": "t", "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "pass",
               "findings": [], "summary": {"fail": 0, "warn": 0}, "baseline": None,
@@ -125,8 +125,8 @@ concepts:
 
 
 def test_resnet_v2_preprocessing_is_known():
-    from audit.config import ModelConfig
-    from audit.model import pixel_transform
+    from audit.config.core import ModelConfig
+    from audit.model.load import pixel_transform
 
     cfg = ModelConfig(None, ("a",), None, None, "resnet_v2", False)
     import numpy as np
@@ -137,8 +137,8 @@ def test_resnet_v2_preprocessing_is_known():
 def test_non_finite_statistics_fail_the_gate_closed():
     import numpy as np
 
-    from audit.config import GateConfig, GateLevel
-    from audit.findings import gate_checks
+    from audit.config.core import GateConfig, GateLevel
+    from audit.gate.findings import gate_checks
     from test_findings import _scores
 
     level = GateLevel(0.01, 1.0, 1.0, 1.0)

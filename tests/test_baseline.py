@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 
 import yaml
 
-from audit.baseline import DEFAULT_TOLERANCE, compare, deciding_statistic
+from audit.gate.baseline import DEFAULT_TOLERANCE, compare, deciding_statistic
 from conftest import ROOT, run_cli
 
 RETRAIN = ROOT / "tests" / "assets" / "retrain"

@@ -4,10 +4,10 @@ control paste of the same shapes filled with random images."""
 import numpy as np
 import pytest
 
-from audit.causal import causal_scores, paste
-from audit.config import ModelConfig
+from audit.evidence.causal import causal_scores, paste
+from audit.config.core import ModelConfig
 from audit.images import load_folder
-from audit.model import load_model
+from audit.model.load import load_model
 from conftest import ASSETS, run_cli, write_config
 
 CLASSES = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")
@@ -109,7 +109,7 @@ def test_probes_over_the_limit_are_a_seeded_sample_not_the_first_files(tmp_path)
 
 
 def test_the_shift_is_bounded_and_ignores_a_paste_that_only_lowers_the_probes_own_class():
-    from audit.causal import class_shifts
+    from audit.evidence.causal import class_shifts
 
     rise = np.array([[-4.0, 2.0, 2.0, 2.0], [-4.0, 2.0, 2.0, 5.0]])  # top-1 class 0 drops: all others rise
     shift = class_shifts(rise, np.array([0, 0]), spread=2.0)

@@ -6,7 +6,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from audit.ci import append_step_summary, github_annotations
+from audit.report.ci import append_step_summary, github_annotations
 from conftest import ROOT, run_cli
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -115,7 +115,7 @@ def test_validate_does_not_need_the_baseline_to_exist(tmp_path):
 
 
 def test_run_history_is_updated_incrementally_and_bounded(tmp_path, monkeypatch):
-    from audit import history
+    from audit.report import history
 
     result = {"title": "t", "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "fail",
               "findings": [{}], "summary": {"fail": 1, "warn": 0}, "baseline": None,

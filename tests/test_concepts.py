@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from audit import stats
-from audit.concepts import _cue_d_from_subsets, _random_subsets, _vis_contrast
+from audit.evidence import stats
+from audit.evidence.concepts import _cue_d_from_subsets, _random_subsets, _vis_contrast
 
 
 def test_random_subsets_choose_m_of_n_and_differ():
@@ -30,10 +30,10 @@ def test_vis_contrast_is_class_mean_minus_other_classes():
 
 def test_embedding_in_smaller_batches_gives_the_same_features():
     # forward-only stages size their batches from the memory budget: the numbers must not depend on it
-    from audit.concepts import embed
-    from audit.config import ModelConfig
+    from audit.evidence.concepts import embed
+    from audit.config.core import ModelConfig
     from audit.images import load_folder
-    from audit.model import forward_batch_size, load_model
+    from audit.model.load import forward_batch_size, load_model
     from conftest import ASSETS
 
     classes = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")

@@ -1,4 +1,4 @@
-"""Discovery (audit/discover/): with an empty concept bank, the demo's shortcut model shows the
+"""Discovery (audit/evidence/discover/): with an empty concept bank, the demo's shortcut model shows the
 arm in dumbbell as an unnamed pattern with a significant insertion test; a pattern promoted to a
 concept makes the next run fail the gate; bad input exits 2 and touches nothing."""
 
@@ -163,7 +163,7 @@ def test_discover_config_errors_name_the_key(tmp_path, validation):
 
 
 def test_factorization_separates_a_cue_present_in_some_images_from_the_object_present_in_all():
-    from audit.discover.patterns import decompose
+    from audit.evidence.discover.patterns import decompose
 
     rng = np.random.default_rng(0)
     n, D = 40, 12
@@ -182,9 +182,9 @@ def test_factorization_separates_a_cue_present_in_some_images_from_the_object_pr
 
 
 def test_levels_stay_review_unless_warn_or_fail_is_configured_and_only_fail_changes_the_verdict():
-    from audit.discover.run import Discovery, assign_levels
-    from audit.discover.settings import WARN, FAIL, DiscoverConfig
-    from audit.discover.write import apply_discovered
+    from audit.evidence.discover.run import Discovery, assign_levels
+    from audit.config.discover import WARN, FAIL, DiscoverConfig
+    from audit.report.discovered import apply_discovered
 
     def pattern(shift, p, kept):
         d = Discovery(0, 1, 0.5, *([np.zeros(0)] * 3), np.zeros((0, 2, 2, 4)), kept, np.zeros(1), np.zeros(1))
@@ -209,7 +209,7 @@ def test_a_failing_discovered_pattern_is_a_failure_in_junit_and_named_in_the_sum
     """The exit code counts a pattern at discover.fail; the CI's test list and step summary must agree."""
     from xml.etree import ElementTree as ET
 
-    from audit.discover.write import apply_discovered
+    from audit.report.discovered import apply_discovered
     from audit.report import junit, markdown
 
     _, out = discovery_run

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from audit import objectives
-from audit.config import ModelConfig
-from audit.dream import DreamSettings, dream, octave_sizes, spread_layers, top_channels, total_variation
+from audit.visualize import objectives
+from audit.config.core import ModelConfig
+from audit.visualize.dream import DreamSettings, dream, octave_sizes, spread_layers, top_channels, total_variation
 from audit.images import load_image, save_png
-from audit.model import activation_reader, feature_map_layers, load_model
+from audit.model.load import activation_reader, feature_map_layers, load_model
 from conftest import ASSETS, ROOT, run_cli
 
 CLASSES = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")
@@ -136,7 +136,7 @@ def test_layer_choice_helpers(model):
 
 
 def test_gallery_layers_on_the_demo_are_its_four_relu_convolutions(model):
-    from audit.dream_run import gallery_layers
+    from audit.flows.dream import gallery_layers
 
     # every conv has its ReLU built in; with just `count` candidates none is left out
     assert gallery_layers(model, 4) == ["conv2d", "conv2d_1", "conv2d_2", "features"]
@@ -211,7 +211,7 @@ report: {out: out}
 
 def test_layer_gallery_in_the_audit_report():
     # the demo audit (run by the end-to-end tests too) carries a gallery from early to late layers
-    from audit.config import load_config
+    from audit.config.core import load_config
 
     cfg = load_config(ROOT / "configs" / "demo.yaml")
     assert cfg.layer_gallery is not None and cfg.layer_gallery.layers is None and cfg.layer_gallery.count == 4

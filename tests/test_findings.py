@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from audit.causal import CausalScores
-from audit.concepts import ConceptScores
-from audit.config import GateConfig, GateLevel
-from audit.findings import gate_checks
+from audit.evidence.causal import CausalScores
+from audit.evidence.concepts import ConceptScores
+from audit.config.core import GateConfig, GateLevel
+from audit.gate.findings import gate_checks
 
 FAIL = GateLevel(cue_max_p=0.01, cue_min_effect=1.0, vis_max_p=1.0, vis_min_effect=1.0)
 WARN = GateLevel(cue_max_p=0.05, cue_min_effect=0.5, vis_max_p=1.0, vis_min_effect=0.5)
@@ -94,7 +94,7 @@ def test_a_confident_model_that_never_flips_is_caught_by_the_shift():
 
 
 def test_flips_still_decide_and_only_flips_when_the_shift_is_turned_off():
-    from audit.config import CausalLevel
+    from audit.config.core import CausalLevel
 
     s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
     causal = _causal(flip=[[0.2, 0.0], [0.0, 0.0]], shift=[[0.1, 0.0], [0.6, 0.0]], p=[[1e-9, 1], [1e-9, 1]])
@@ -107,7 +107,7 @@ def test_flips_still_decide_and_only_flips_when_the_shift_is_turned_off():
 
 
 def test_the_in_class_test_decides_when_it_is_the_more_severe_and_shares_holm_with_insertion():
-    from audit.inclass import InClassScores
+    from audit.evidence.inclass import InClassScores
 
     s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
     # x x arm: other classes' probes barely move (shift 0.1), the class's own images need the arm (0.7)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from audit.errors import UserError
-from audit.outputs import MARKER, clean_stale_staging, staged_folder
+from audit.report.folder import MARKER, clean_stale_staging, staged_folder
 from hostile_helpers import refused_untouched, snapshot, tiny_config, write_yaml
 
 
@@ -139,7 +139,7 @@ def test_stale_staging_of_killed_runs_is_cleaned_and_nothing_else(tmp_path):
     target = tmp_path / "report"
     _our_report(target)
     # a run killed (SIGKILL) while writing leaves its staging folder behind
-    code = ("import os, signal, sys; from audit.outputs import staged_folder\n"
+    code = ("import os, signal, sys; from audit.report.folder import staged_folder\n"
             "with staged_folder(sys.argv[1]) as s:\n"
             "    (s / 'audit.json').write_text('half')\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n")

@@ -12,7 +12,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from audit.ci import github_annotations
+from audit.report.ci import github_annotations
 from conftest import ROOT, run_cli
 from hostile_helpers import DEMO_MODEL, assert_one_line, no_staging_left, tiny_config, write_yaml
 
@@ -94,7 +94,7 @@ def test_annotation_properties_follow_githubs_escaping():
 
 
 def test_the_history_page_links_only_to_relative_files(tmp_path):
-    from audit import history
+    from audit.report import history
 
     entry = {"title": "t", "model": "m", "model_sha256": "a" * 64, "started_at": "2026", "verdict": "pass",
              "findings": 0, "fail": 0, "warn": 0, "baseline": "none"}
@@ -114,7 +114,7 @@ def test_the_history_page_links_only_to_relative_files(tmp_path):
 def test_faults_after_the_report_never_change_the_exit_code(tmp_path):
     """A non-string field in history.json, an unwritable $GITHUB_STEP_SUMMARY and a closed
     stdout used to turn exit 1 into exit 3 after the report was written."""
-    from audit.history import SIGNATURE
+    from audit.report.history import SIGNATURE
 
     (tmp_path / "history.json").write_text(json.dumps({"tool": SIGNATURE, "runs": [{
         "title": 5, "model": None, "model_sha256": 7, "started_at": [], "verdict": "pwned", "findings": "x",

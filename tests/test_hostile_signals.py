@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from audit.outputs import MARKER, staged_folder
+from audit.report.folder import MARKER, staged_folder
 from conftest import ROOT
 from hostile_helpers import no_staging_left, snapshot, tiny_config, write_yaml
 
@@ -58,7 +58,7 @@ def test_a_signal_while_writing_leaves_the_previous_report_and_no_staging(tmp_pa
 
 SWAPPER = """
 import sys, time
-from audit.outputs import staged_folder
+from audit.report.folder import staged_folder
 target, start, rounds, me = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 while time.time() < start:
     pass
@@ -90,7 +90,7 @@ def test_concurrent_runs_swapping_one_report_folder_never_race(tmp_path):
 def test_a_swap_never_touches_the_report_folder_after_releasing_its_lock(tmp_path, monkeypatch):
     """The race's cause, made deterministic: as soon as the lock is released another run may be
     mid-swap (the target absent) or own the target. Here the target vanishes at that moment."""
-    import audit.outputs as outputs
+    import audit.report.folder as outputs
 
     target = tmp_path / "report"
     real_lock = outputs._folder_lock
@@ -112,7 +112,7 @@ def test_a_swap_never_touches_the_report_folder_after_releasing_its_lock(tmp_pat
 HISTORIAN = """
 import sys
 from pathlib import Path
-from audit.history import record_run
+from audit.report.history import record_run
 root, me = Path(sys.argv[1]), sys.argv[2]
 for i in range(10):
     record_run({"title": f"{me}-{i}", "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "pass",

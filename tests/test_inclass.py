@@ -4,11 +4,11 @@ against the control paste of the same masks."""
 import numpy as np
 import pytest
 
-from audit.config import ModelConfig
+from audit.config.core import ModelConfig
 from audit.demo.build import write_validation
 from audit.images import load_folder
-from audit.inclass import inclass_scores, log_odds
-from audit.model import load_model
+from audit.evidence.inclass import inclass_scores, log_odds
+from audit.model.load import load_model
 from conftest import ASSETS
 
 CLASSES = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")
@@ -64,7 +64,7 @@ def test_log_odds_stay_finite_for_certain_predictions():
 
 def test_a_finding_the_in_class_test_decided_shows_the_class_s_own_images(folders, tmp_path):
     from audit.images import load_image
-    from audit.report_images import write_paste_examples
+    from audit.report.images import write_paste_examples
 
     model = load_model(ModelConfig(ASSETS / "models" / "demo_shortcut.keras", CLASSES, None, (0.0, 1.0), None, False))
     probes, labels = folders["shortcut"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from audit.errors import UserError
-from audit.input_range import check_probe_predictions, class_order_fit
+from audit.model.input_range import check_probe_predictions, class_order_fit
 
 CLASSES = ("ball", "barbell", "bottle", "dumbbell", "kettlebell", "racket")
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from audit.config import ModelConfig
+from audit.config.core import ModelConfig
 from audit.errors import UserError
-from audit.model import load_model
+from audit.model.load import load_model
 from conftest import run_cli, write_config
 
 keras = pytest.importorskip("keras")
@@ -72,7 +72,7 @@ def test_savedmodel_folder_uses_log_probabilities(tmp_path):
 
 
 def test_input_range_and_preprocessing_map_unit_pixels():
-    from audit.model import pixel_transform
+    from audit.model.load import pixel_transform
 
     x = np.array([0.0, 0.5, 1.0], dtype="float32")
     assert np.allclose(pixel_transform(_cfg(None, input_range=(0.0, 255.0)))(x), [0, 127.5, 255])

@@ -1,6 +1,6 @@
 import pytest
 
-from audit.outputs import staged_folder
+from audit.report.folder import staged_folder
 
 
 def test_a_crash_leaves_the_previous_report_untouched(tmp_path):

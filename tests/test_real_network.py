@@ -19,7 +19,7 @@ CLASSES = ["cardboard box / carton", "broom", "tench", "daisy"]
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     from audit.demo import imagenet
-    from audit.pretrained import CLASSES_FILE, ensure_model
+    from audit.model.pretrained import CLASSES_FILE, ensure_model
 
     model = ensure_model("efficientnet-lite0")
     tmp = tmp_path_factory.mktemp("real")

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from audit.config import ModelConfig
-from audit.model import load_model
+from audit.config.core import ModelConfig
+from audit.model.load import load_model
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks" / "speed"))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from audit import stats
+from audit.evidence import stats
 
 
 def test_holm_matches_hand_computation():

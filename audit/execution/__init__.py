@@ -7,7 +7,3 @@ order. A class's images depend only on (seed, class, restart) and not on which o
 images share its batch, so a sharded run gives the same images, bit for bit, as a local one
 (tests/test_execution.py checks it through the CLI). Nothing of Ray reaches the data model.
 """
-
-from audit.execution.settings import BACKENDS, ExecutionConfig, parse_execution
-
-__all__ = ["BACKENDS", "ExecutionConfig", "parse_execution"]

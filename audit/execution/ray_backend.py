@@ -41,13 +41,13 @@ class VisualizeWorker:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import tensorflow as tf
 
-        from audit.model import load_model
+        from audit.model.load import load_model
 
         tf.config.experimental.enable_op_determinism()  # as the driver does: same seed, same images
         self.model = load_model(model_cfg, layer)
 
     def visualize(self, cfg):
-        from audit.optimize import visualize_classes
+        from audit.visualize.optimize import visualize_classes
 
         _maybe_die()
         return visualize_classes(self.model, cfg, progress=False)

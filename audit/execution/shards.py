@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from audit.config import ModelConfig, VisualizeConfig
-from audit.execution.settings import ExecutionConfig
-from audit.model import LoadedModel
-from audit.optimize import Visualizations, visualize_classes
+from audit.config.core import ModelConfig, VisualizeConfig
+from audit.config.execution import ExecutionConfig
+from audit.model.load import LoadedModel
+from audit.visualize.optimize import Visualizations, visualize_classes
 
 
 def class_shards(names: tuple[str, ...], parts: int) -> list[tuple[str, ...]]:

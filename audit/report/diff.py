@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audit.baseline import STATISTICS, compare_results, deciding_statistic, statistic_value
+from audit.gate.baseline import STATISTICS, compare_results, deciding_statistic, statistic_value
 from audit.report.markdown import code, md
 
 
@@ -71,6 +71,6 @@ def render_markdown(d: dict) -> str:
 
 
 def render_html(d: dict) -> str:
-    from audit.report.html import _ENV
+    from audit.report.html import TEMPLATES
 
-    return _ENV.get_template("diff.html.j2").render(d=d)
+    return TEMPLATES.get_template("diff.html.j2").render(d=d)

@@ -12,7 +12,7 @@ from PIL import Image
 from audit.images import data_uri
 from audit.report.decisive import decisive_short, decisive_text
 
-_ENV = jinja2.Environment(
+TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("audit.report", "templates"),
     autoescape=jinja2.select_autoescape(["html", "j2"]),
     trim_blocks=True, lstrip_blocks=True,
@@ -29,10 +29,10 @@ def _probability(value):
     return _fmt(value, ".3f" if value is None or value >= 0.01 else ".1e")
 
 
-_ENV.filters["fmt"] = _fmt
-_ENV.filters["probability"] = _probability
-_ENV.filters["decisive"] = decisive_text
-_ENV.filters["decisive_short"] = decisive_short
+TEMPLATES.filters["fmt"] = _fmt
+TEMPLATES.filters["probability"] = _probability
+TEMPLATES.filters["decisive"] = decisive_text
+TEMPLATES.filters["decisive_short"] = decisive_short
 GALLERY_THUMBNAIL_BUDGET = 1200  # embedded class visualizations in one report, at most (~3 KB each)
 LARGE_REPORT_BYTES = 5 * 2**20   # a page above this says so at its top
 FINDING_IMAGES = 10              # findings shown with their images (the rest are listed in text)
@@ -84,7 +84,7 @@ def render(result: dict, folder: Path) -> str:
         thumbs[entry["image"]] = _thumb(folder, entry["image"], 160)
     thumbs.update(discovered_thumbnails(folder, result))
     def page(size_warning):
-        return _ENV.get_template("report.html.j2").render(
+        return TEMPLATES.get_template("report.html.j2").render(
             r=result, classes=classes, concepts=concepts, by_pair=by_pair, thumbs=thumbs, cell_color=_cell_color,
             config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
             finding_images=FINDING_IMAGES, gallery=_gallery_order(result["visualization"]["classes"]),
@@ -115,7 +115,7 @@ def discovered_thumbnails(folder: Path, result: dict) -> dict[str, str]:
 def render_discovery(result: dict, folder: Path) -> str:
     """index.html of `audit discover`: the patterns, worst first, and provenance."""
     folder = Path(folder)
-    return _ENV.get_template("discovery.html.j2").render(
+    return TEMPLATES.get_template("discovery.html.j2").render(
         r=result, thumbs=discovered_thumbnails(folder, result), discovered=result["discovered"],
         discovered_images=DISCOVERED_IMAGES)
 
@@ -126,5 +126,5 @@ def render_dream(result: dict, folder: Path) -> str:
     if result.get("guide"):
         images["guide"] = result["guide"]["image"]
     thumbs = {key: _thumb(folder, rel, 512) for key, rel in images.items()}
-    return _ENV.get_template("dream.html.j2").render(
+    return TEMPLATES.get_template("dream.html.j2").render(
         r=result, thumbs=thumbs, config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False))

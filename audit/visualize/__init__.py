@@ -1,4 +1,4 @@
-"""How a class visualization is made, apart from the loop that optimizes it (audit/optimize.py):
+"""How a class visualization is made, apart from the loop that optimizes it (audit/visualize/optimize.py):
 
 * `param`      an image parameterization: parameters -> pixels in [0, 1] (pixels, or a 1/f-scaled
                Fourier spectrum in decorrelated colour);

@@ -28,9 +28,9 @@ CACHE = ROOT / ".cache" / "discovery_imagenet"
 def lite0_and_demo_data():
     """(EfficientNet-Lite0 loaded for the audit, its .keras path, its class-name file, the real-network
     demo's data folder), converting and drawing them into .cache on first use."""
-    from audit.config import ModelConfig
-    from audit.model import load_model
-    from audit.pretrained import ensure_model
+    from audit.config.core import ModelConfig
+    from audit.model.load import load_model
+    from audit.model.pretrained import ensure_model
 
     data = ROOT / ".cache" / "demo_imagenet_data"
     if not (data / "stamp.json").exists():
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
-    from audit.causal import log_probs
+    from audit.evidence.causal import log_probs
     from audit.images import list_images, load_image
 
     model, model_path, classes_path, data = lite0_and_demo_data()

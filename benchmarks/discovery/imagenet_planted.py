@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from PIL import Image
 
-    from audit.causal import log_probs
+    from audit.evidence.causal import log_probs
     from audit.demo import imagenet as demo
     from imagenet import lite0_and_demo_data  # noqa: E402 (this folder's real-network discovery benchmark)
 

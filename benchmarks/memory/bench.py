@@ -2,7 +2,7 @@
 
     python benchmarks/memory/bench.py [--budgets 2048,1024] [--out benchmarks/results/memory.json]
 
-On EfficientNet-Lite0 (ImageNet, 224 px; converted by audit.pretrained, the `imagenet` extra),
+On EfficientNet-Lite0 (ImageNet, 224 px; converted by audit.model.pretrained, the `imagenet` extra),
 each measurement in its own child process, so a peak resident set size is that measurement's:
 - TensorFlow's own footprint (import tensorflow + keras + audit);
 - the model's footprint on top: load it through the audit's model intake and run one forward
@@ -39,9 +39,9 @@ def peak_rss_mib() -> float:
 
 
 def _load():
-    from audit.config import ModelConfig
-    from audit.model import load_model
-    from audit.pretrained import ensure_model
+    from audit.config.core import ModelConfig
+    from audit.model.load import load_model
+    from audit.model.pretrained import ensure_model
 
     return load_model(ModelConfig(ensure_model(NETWORK), None, None, (0.0, 255.0), None, False))
 
@@ -50,7 +50,7 @@ def child_tensorflow(_args) -> dict:
     import keras  # noqa: F401
     import tensorflow as tf  # noqa: F401
 
-    import audit.pipeline  # noqa: F401
+    import audit.flows.run  # noqa: F401
 
     return {"peak_rss_mib": peak_rss_mib()}
 
@@ -69,8 +69,8 @@ def child_model(_args) -> dict:
 
 
 def child_step_ms(_args) -> dict:
-    from audit.config import VisualizeConfig
-    from audit.optimize import visualize_classes
+    from audit.config.core import VisualizeConfig
+    from audit.visualize.optimize import visualize_classes
 
     model = _load()
     times = {}
@@ -116,7 +116,7 @@ def run_child(name: str, *args) -> dict:
 def write_config(budget: int) -> Path:
     import yaml
 
-    from audit.pretrained import CLASSES_FILE, ensure_model
+    from audit.model.pretrained import CLASSES_FILE, ensure_model
 
     model = ensure_model(NETWORK)
     bank = {c: {"examples": str(ASSETS / c), "cutouts": str(ASSETS / f"{c}_cutouts"), "allowed_in": []}

@@ -9,7 +9,7 @@ benchmark's class list: its 12 named classes, then classes drawn with seed 0 whe
 MaCo, one class per run and 32 crops a step, gets every k-th of them), keeping the image at steps
 32, 64, 128 and 256; EfficientNet-Lite2 (trained independently, 260 px)
 judges every snapshot: top-1 / top-5 accuracy of the intended class (benchmarks/recognizability/run.py's
-measure). The audit engine runs in the project's venv (audit/optimize.py + audit/visualize/: the
+measure). The audit engine runs in the project's venv (audit/visualize/optimize.py + audit/visualize/: the
 default recipe, Fourier + standard transforms, and the raw mode); the peers run in their own venv
 (benchmarks/speed/peers_env.sh) through benchmarks/peers/peer.py, which documents their settings.
 
@@ -80,7 +80,7 @@ def child_engine(setting: str, targets: list[int], steps: int, out: Path) -> Non
     """The engine on the same classes, in the format peer.py writes (uint8 snapshots + timing)."""
     import tensorflow as tf
 
-    from audit.optimize import visualize_classes
+    from audit.visualize.optimize import visualize_classes
 
     rec = recognizability()
     tf.config.experimental.enable_op_determinism()
@@ -143,7 +143,7 @@ def peers_python() -> tuple[str | None, str]:
 def cache_key(setting: str, targets: list[int], steps: int) -> str:
     h = hashlib.sha256(json.dumps([setting, targets, steps]).encode())
     code = [HERE / "peer.py"] if setting in PEERS else [
-        HERE / "run.py", ROOT / "audit/optimize.py", *sorted((ROOT / "audit/visualize").glob("*.py"))]
+        HERE / "run.py", ROOT / "audit/visualize/optimize.py", *sorted((ROOT / "audit/visualize").glob("*.py"))]
     for f in code:
         h.update(f.read_bytes())
     return f"{setting}-{h.hexdigest()[:12]}"
@@ -178,7 +178,7 @@ def make(setting: str, targets: list[int], steps: int, peer_py: str | None) -> d
 
 
 def lite_path(name: str) -> Path:
-    from audit.pretrained.models import ensure_model
+    from audit.model.pretrained.models import ensure_model
 
     return ensure_model(name)
 

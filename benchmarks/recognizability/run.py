@@ -13,7 +13,7 @@ Classes: a fixed list (the issue's 12 classes) plus a seeded sample of the other
 Images at 64, 128 and the last step are kept (the loop's on_sync hook), so one run also shows
 how recognizability grows with steps. Each setting's images are cached in
 benchmarks/.cache/recognizability/ under a key of the setting, the class list, the steps and the
-code of audit/visualize + audit/optimize.py; a rerun only judges.
+code of audit/visualize + audit/visualize/optimize.py; a rerun only judges.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def class_list(all_names: list[str], count: int, seed: int = 0) -> list[str]:
 
 
 def load(name: str):
-    from audit.config import ModelConfig
-    from audit.model import load_model
-    from audit.pretrained.models import CLASSES_FILE, ensure_model
+    from audit.config.core import ModelConfig
+    from audit.model.load import load_model
+    from audit.model.pretrained.models import CLASSES_FILE, ensure_model
 
     path = ensure_model(name)
     classes = tuple(l.strip() for l in path.with_name(CLASSES_FILE).read_text().splitlines() if l.strip())
@@ -66,7 +66,7 @@ def load(name: str):
 
 
 def visualize_config(overrides: dict, classes: list[str], steps: int, restarts: int = 1):
-    from audit.config import load_config
+    from audit.config.core import load_config
     import yaml
 
     # the defaults come from the real config loader, so "default" is what users get
@@ -91,7 +91,7 @@ def code_version() -> str:
 
 def make_images(model, cfg, key: str) -> dict:
     """Images of every class at the snapshot steps and at the end, cached by `key`."""
-    from audit.optimize import visualize_classes
+    from audit.visualize.optimize import visualize_classes
 
     file = CACHE / f"{key}.npz"
     if file.exists():
@@ -168,8 +168,8 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], names: list[str], path: Pa
 
 
 def demo_model():
-    from audit.config import ModelConfig
-    from audit.model import load_model
+    from audit.config.core import ModelConfig
+    from audit.model.load import load_model
 
     return load_model(ModelConfig(ROOT / "audit/demo/assets/models/demo_shortcut.keras",
                                   ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle"), None, (0.0, 1.0),
@@ -195,7 +195,7 @@ def timing(model, cfg, steps: int = 32, images: int = 8) -> float:
     """ms per image-step of `images` images (one compiled run after a warm-up), so settings compare
     on the same footing even when the long runs shared the machine differently. With
     cfg.classes None (the demo): its classes x restarts, as in `make demo`."""
-    from audit.optimize import visualize_classes
+    from audit.visualize.optimize import visualize_classes
 
     small = dataclasses.replace(cfg, classes=cfg.classes[:images] if cfg.classes else None, steps=16)
     visualize_classes(model, small, progress=False)  # traces the loop

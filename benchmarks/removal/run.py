@@ -11,7 +11,7 @@ removal design with a control that cancels whatever the fill destroys:
 * localizers:
   - `concept_map`: the concept direction (examples minus negatives, at the concept layer, as the
     automatic cutouts use it) projected on each probe's feature map, sharpened with the pixel
-    gradient (audit/localize.py) and capped at 1.5 times the cutouts' mean area; a probe shows the
+    gradient (audit/evidence/localize.py) and capped at 1.5 times the cutouts' mean area; a probe shows the
     concept when its strongest cell beats 95% of the negatives' strongest cells;
   - `template`: masked normalized cross-correlation of every cutout over the probe (all
     translations); a probe shows the concept when its best match beats 95% of the negatives' best.
@@ -45,10 +45,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from audit import localize, stats  # noqa: E402
-from audit.causal import SHIFT_CAP, log_probs, logit_spread, paste  # noqa: E402
+from audit.evidence.causal import SHIFT_CAP, log_probs, logit_spread, paste  # noqa: E402
 from audit.demo.build import CLASSES  # noqa: E402
 from audit.demo.drawing import scene  # noqa: E402
-from audit.inclass import log_odds  # noqa: E402
+from audit.evidence.inclass import log_odds  # noqa: E402
 
 ASSETS = ROOT / "audit" / "demo" / "assets"
 PROBES_PER_CLASS = 60
@@ -69,8 +69,8 @@ def folder(path: Path, rgba: bool = False) -> np.ndarray:
 
 
 def load(kind: str):
-    from audit.config import ModelConfig
-    from audit.model import load_model
+    from audit.config.core import ModelConfig
+    from audit.model.load import load_model
 
     return load_model(ModelConfig(path=ASSETS / "models" / f"demo_{kind}.keras", classes=tuple(CLASSES),
                                   classes_file=None, input_range=(0.0, 1.0), preprocessing=None, trust_code=False))
@@ -88,14 +88,14 @@ def concept_map_regions(model, probes, examples, negatives, cutouts):
     found = strongest > np.percentile(neg_map.reshape(len(neg_map), -1).max(1), DETECT_QUANTILE)
     soft = np.clip((probe_map - floor) / np.maximum(strongest - floor, 1e-12)[:, None, None], 0.0, 1.0)
     H, W = probes.shape[1:3]
-    alpha = localize.unit_max(localize._smooth(localize._upsample(soft, (H, W)), sigma=H / probe_map.shape[1] / 3))
+    alpha = localize.unit_max(localize.smooth(localize.upsample(soft, (H, W)), sigma=H / probe_map.shape[1] / 3))
 
     import tensorflow as tf
     mu_t, sd_t, dir_t = (tf.constant(v, tf.float32) for v in (mu, sd, direction))
     grads = localize.pixel_gradients(
         lambda x: tf.reduce_sum(tf.reduce_mean((model.forward(x)[0] - mu_t) / sd_t, axis=(1, 2)) * dir_t, -1), probes)
     area = AREA_FACTOR * float(cutouts[..., -1].mean())
-    alpha = np.stack([localize._cap(a, area) for a in localize.sharpen(alpha, grads)])
+    alpha = np.stack([localize.cap_cover(a, area) for a in localize.sharpen(alpha, grads)])
     rng = np.random.default_rng(5)
     restore = np.stack([moved(cutouts[i], a) for i, a in zip(rng.integers(0, len(cutouts), len(probes)), alpha)])
     return found & (alpha.mean((1, 2)) >= localize.MIN_COVER), alpha, restore

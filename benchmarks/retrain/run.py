@@ -13,7 +13,7 @@ Models (the demo recipe of audit/demo/build.py, 30 epochs, cached in benchmarks/
 Every model is audited through the CLI, audit seed 0, twice: with the demo config (every concept has
 cutouts: the causal test decides every check) and with an observational config (no cutouts, no
 probes: `gate.evidence: both` decides). Then every ordered pair of siblings (baseline, candidate)
-goes through the real `audit.baseline.compare`, and so does every new-shortcut model against every
+goes through the real `audit.gate.baseline.compare`, and so does every new-shortcut model against every
 control sibling.
 """
 
@@ -190,7 +190,7 @@ def old_rule_regressions(candidate: dict, baseline: dict) -> int:
 
 
 def pair_record(baseline_model: str, candidate_model: str, baseline: dict, candidate: dict) -> dict:
-    from audit.baseline import compare
+    from audit.gate.baseline import compare
 
     diff = compare(candidate, baseline)  # today's default tolerances (not the ones the audit recorded)
     old = {(c["class_name"], c["concept"]): c for c in baseline["checks"]}
@@ -270,7 +270,7 @@ def main(argv=None) -> None:
                 "pairs_failing_only_by_new_fail_finding": sum(p["fails_only_by_new_fail_finding"] for p in planted),
                 "pairs_failing_only_by_baseline": sum(p["fails_only_by_baseline"] for p in planted),
                 "pairs_flagged_by_old_rule": sum(p["old_rule_flags"] > 0 for p in planted), "detail": planted}
-    from audit.config import GateConfig
+    from audit.config.core import GateConfig
 
     defaults = GateConfig("both", None, None)
     record = {

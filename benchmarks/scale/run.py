@@ -89,7 +89,7 @@ def draw_concepts(data: Path, out: Path, seed: int = 0) -> dict[str, dict]:
 def prepare() -> tuple[Path, Path, dict, list[str]]:
     """The converted model, the demo data and the extra concepts (cached)."""
     from audit.demo.imagenet import build
-    from audit.pretrained.models import CLASSES_FILE, ensure_model
+    from audit.model.pretrained.models import CLASSES_FILE, ensure_model
 
     model = ensure_model("efficientnet-lite0")
     data = build(CACHE / "demo_imagenet_data")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 SWAPPER = """
 import sys, time
-from audit.outputs import staged_folder
+from audit.report.folder import staged_folder
 target, start, rounds, me = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 while time.time() < start:
     pass

@@ -1,0 +1,142 @@
+"""`audit discover`: discovery on its own, from a config or from flags (a model and probes in
+class sub-folders are all it needs). Writes discovery.json, index.html and the images into a
+report folder, atomically, like `audit run`."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from audit.config.core import (ModelConfig, ReportConfig, VisualizeConfig, load_config, parse_model, parse_report,
+                          parse_visualize)
+from audit.config.reader import Section
+from audit.config.discover import DiscoverConfig, parse_discover
+from audit.errors import UserError
+from audit.config.yaml_input import flag_numbers
+
+
+@dataclass(frozen=True)
+class DiscoverRunConfig:
+    source: Path
+    sha256: str
+    raw: dict
+    model: ModelConfig
+    visualize: VisualizeConfig
+    discover: DiscoverConfig
+    probes: Path
+    negatives: Path | None
+    report: ReportConfig
+    layer: str = "auto"
+
+
+def from_flags(args, cwd: Path) -> DiscoverRunConfig:
+    """The config a user would have written, from flags; parsed by the same validation."""
+    if not args.model or not args.probes:
+        raise UserError("audit discover: give a CONFIG file, or --model MODEL and --probes DIR (one sub-folder "
+                        "per class)")
+    model = {"path": str(args.model), "trust_code": bool(args.trust_code)}
+    if args.preprocessing:
+        model["preprocessing"] = args.preprocessing
+    elif args.input_range:
+        model["input_range"] = flag_numbers(args.input_range, float, "audit discover", "--input-range", "0,255")
+    if args.classes_file:
+        model["classes_file"] = str(args.classes_file)
+    visualize = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+    if args.classes:
+        visualize["classes"] = [c.strip() for c in args.classes.split(",")]
+    discover = {"probes": str(args.probes), "visualize": not args.no_visualize}
+    if args.patterns is not None:
+        discover["patterns"] = args.patterns
+    data = {"model": model, "visualize": visualize, "discover": discover,
+            "report": {"out": str(args.out or "reports/discovery"), "title": f"Discovery: {args.model.name}"}}
+    if args.negatives:
+        data["negatives"] = str(args.negatives)
+    source = cwd / "<command line>"
+    try:
+        return _parse(source, data, yaml.safe_dump(data, sort_keys=False).encode())
+    except UserError as exc:  # the user wrote flags, not a file: say so
+        raise UserError(str(exc).replace(f"{source}: ", "audit discover: ", 1)) from None
+
+
+def _parse(source: Path, data: dict, text: bytes) -> DiscoverRunConfig:
+    top = Section(source, data, "")
+    model = parse_model(top.section("model"), classes_required=False)
+    visualize = parse_visualize(top.section("visualize"))
+    discover = parse_discover(top) or DiscoverConfig()
+    negatives = top.path_value("negatives", required=False, must="dir")
+    report = parse_report(top.section("report"), source)
+    top.finish()
+    return DiscoverRunConfig(source, hashlib.sha256(text).hexdigest(), data, model, visualize, discover,
+                             discover.probes, negatives, report)
+
+
+def from_config(path: Path, out: Path | None) -> DiscoverRunConfig:
+    """An audit config: its model, visualization settings, `discover:` section (or the defaults),
+    negatives, and probes (discover.probes, else concepts.probes)."""
+    cfg = load_config(path)
+    d = cfg.discover or DiscoverConfig()
+    probes = d.probes or cfg.concepts.probes
+    if probes is None:
+        raise UserError(f"{cfg.source}: discover.probes: is missing; give a folder with one sub-folder per class")
+    report = ReportConfig(out.resolve() if out else cfg.report.out.with_name(cfg.report.out.name + "-discovery"),
+                          f"Discovery: {cfg.report.title}")
+    return DiscoverRunConfig(cfg.source, cfg.sha256, cfg.raw, cfg.model, cfg.visualize, d, probes,
+                             cfg.concepts.negatives, report, cfg.concepts.layer)
+
+
+def run_discover_command(cfg: DiscoverRunConfig, progress: bool, log) -> tuple[dict, Path]:
+    """Load, discover, write the report folder; returns (discovery.json content, folder)."""
+    import tensorflow as tf
+
+    from audit.evidence.discover.stage import load_class_probes, run_discovery
+    from audit.report.discovered import discovery_record, write_discovered
+    from audit.images import load_folder
+    from audit.model.load import load_model
+    from audit.report.folder import check_replaceable, staged_folder
+    from audit.flows.common import now, provenance
+    from audit.report import render_all
+    from audit.result import dumps
+
+    tf.config.experimental.enable_op_determinism()
+    out = cfg.report.out
+    check_replaceable(out)
+    started, timing = now(), {}
+    t = time.perf_counter()
+    model = load_model(cfg.model, cfg.layer)
+    size, ch = model.input_shape[:2], model.input_shape[2]
+    probes = load_class_probes(model, cfg.probes, "discover.probes", 200, cfg.visualize.seed)
+    negatives = None if cfg.negatives is None else load_folder(cfg.negatives, size, ch, "negatives", 200)
+    timing["load"] = round(time.perf_counter() - t, 3)
+    names = cfg.visualize.classes or tuple(model.classes[i] for i in sorted(set(probes.labels.tolist())))
+    for n in names:
+        if n not in model.classes:
+            raise UserError(f"visualize.classes: unknown class {n!r}; use names from the model's classes")
+    indices = [model.classes.index(n) for n in names]
+    t = time.perf_counter()
+    run = run_discovery(model, probes, cfg.probes, indices, cfg.discover, cfg.visualize, negatives, progress, log)
+    timing["discover"] = round(time.perf_counter() - t, 3)
+    with staged_folder(out) as staging:
+        t = time.perf_counter()
+        discovered = write_discovered(staging, model, run, cfg.visualize.memory_budget_mb)
+        timing["write images"] = round(time.perf_counter() - t, 3)
+        failing = sum(e["level"] == "fail" for e in discovered)
+        result = {
+            "schema_version": 1, "kind": "discovery", "title": cfg.report.title,
+            "exit_code": 1 if failing else 0,
+            "model": {"name": model.name, "path": str(model.path), "sha256": model.sha256,
+                      "input_shape": list(model.input_shape), "classes": list(model.classes),
+                      "feature_layer": model.feature_layer},
+            "discovery": discovery_record(run, cfg.discover),
+            "discovered": discovered,
+            "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
+            "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started,
+                           "finished_at": now()},
+            "timing_seconds": timing,
+        }
+        (staging / "discovery.json").write_text(dumps(result))
+        render_all(staging)
+    return result, out

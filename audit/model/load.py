@@ -1,0 +1,456 @@
+"""Model intake: load a Keras classifier safely and expose its pre-softmax logits.
+
+`LoadedModel.forward(pixels)` takes images in [0, 1] (the space the optimizer and the
+concept folders live in), applies the model's own input scaling, and returns the
+activations of the concept layer and the class logits, both differentiable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from audit.config.core import ModelConfig
+from audit.errors import UserError
+from audit.config.model_files import check_model_path
+
+# keras.applications module that owns each preprocessing name
+_PREPROCESS_MODULES = {
+    "mobilenet": "mobilenet", "mobilenet_v2": "mobilenet_v2", "mobilenet_v3": "mobilenet_v3",
+    "resnet50": "resnet50", "resnet": "resnet", "resnet_v2": "resnet_v2", "vgg16": "vgg16", "vgg19": "vgg19",
+    "inception_v3": "inception_v3", "xception": "xception", "densenet": "densenet",
+    "efficientnet": "efficientnet", "efficientnet_v2": "efficientnet_v2", "convnext": "convnext",
+    "nasnet": "nasnet", "inception_resnet_v2": "inception_resnet_v2", "regnet": "regnet",
+}
+
+
+@dataclass
+class LoadedModel:
+    """A classifier ready for gradient ascent: pixels in [0, 1] -> (features, logits)."""
+
+    name: str
+    path: Path
+    sha256: str
+    input_shape: tuple[int, int, int]   # H, W, C
+    classes: tuple[str, ...]
+    logits_source: str                  # how the logits were obtained (shown in the report)
+    feature_layer: str
+    forward: Callable                   # tf: pixels01 (N,H,W,C) -> (features (N,D...), logits (N,K))
+    keras_model: object | None          # the loaded Keras model (None for a bare SavedModel)
+    activation_bytes_per_image: int     # rough forward+backward memory, for chunking
+    to_model_space: Callable            # tf: pixels in [0, 1] -> the model's input values
+    input_range: tuple[float, float] | None = None  # as declared or read from the model (None: preprocessing)
+    binary_head: bool = False           # one output unit z, audited as two classes with logits (-z/2, +z/2)
+    # `forward` compiled into one graph, for stages that need no gradient (None: use `forward`)
+    infer: Callable | None = field(default=None, repr=False)
+
+    def predict(self, pixels):
+        """(features, logits) for a batch, without gradients: the compiled graph frees each layer's
+        output as soon as the next layer has read it, where an eager call keeps every one of them
+        (EfficientNet-Lite0: about 9 vs 80 MiB per image)."""
+        return (self.infer or self.forward)(pixels)
+
+
+# Forward-only stages (concept embedding, causal pastes) used this many images per call before
+# their batches were sized from the memory budget: a larger batch is no faster on a CPU.
+MAX_FORWARD_BATCH = 64
+
+
+def forward_batch_size(model: LoadedModel, budget_mb: int) -> int:
+    """Images per forward-only call that fit `budget_mb`. `activation_bytes_per_image` counts each
+    layer's output three times (values and gradients, for gradient ascent); a forward pass holds
+    each at most once, even uncompiled (measured on EfficientNet-Lite0: 80 MiB per image, this
+    estimate 77), so a third of it bounds one image."""
+    per_image = max(1, model.activation_bytes_per_image // 3)
+    return int(max(1, min(MAX_FORWARD_BATCH, budget_mb * 2**20 // per_image)))
+
+
+def gradient_batch_size(model: LoadedModel, budget_mb: int) -> int:
+    """Images per forward-and-backward call that fit `budget_mb` (visualization, DeepDream tiles)."""
+    return int(max(1, budget_mb * 2**20 // max(model.activation_bytes_per_image, 1)))
+
+
+def _compiled(forward: Callable) -> Callable:
+    import tensorflow as tf
+
+    return tf.function(forward, reduce_retracing=True)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def pixel_transform(cfg: ModelConfig) -> Callable:
+    """[0, 1] pixels -> what the model was trained on."""
+    if cfg.input_range is not None:
+        lo, hi = cfg.input_range
+        return lambda x: lo + (hi - lo) * x
+    module = importlib.import_module(f"keras.applications.{_PREPROCESS_MODULES[cfg.preprocessing]}")
+    return lambda x: module.preprocess_input(x * 255.0)
+
+
+def load_keras(cfg: ModelConfig):
+    import keras
+
+    try:
+        return keras.saving.load_model(cfg.path, compile=False, safe_mode=not cfg.trust_code)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "unsafe" in str(exc).lower():
+            raise UserError(f"model.path: {cfg.path.name} contains Python code (e.g. a Lambda layer) that safe "
+                            "mode refuses to run; set `model.trust_code: true` only if you trust this file") from None
+        raise UserError(f"model.path: cannot load {cfg.path}: {str(exc).splitlines()[0]}; "
+                        "give a Keras 3 .keras, a legacy .h5, or a SavedModel folder") from None
+    except (OSError, TypeError, KeyError) as exc:
+        raise UserError(f"model.path: cannot load {cfg.path}: {str(exc).splitlines()[0] if str(exc) else exc!r}; "
+                        "give a Keras 3 .keras, a legacy .h5, or a SavedModel folder") from None
+
+
+def output_layer(model):
+    history = getattr(model.outputs[0], "_keras_history", None)
+    return history[0] if history else model.layers[-1]
+
+
+def is_separate_squash(layer) -> bool:
+    """A final Softmax layer, or an Activation("softmax"/"sigmoid") layer."""
+    import keras
+
+    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
+    return isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation) and act_name in ("softmax", "sigmoid"))
+
+
+def _final_activation(model) -> str:
+    """The name of the model's last activation ("softmax", "sigmoid", "linear", ...)."""
+    layer = output_layer(model)
+    import keras
+
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", "linear")
+
+
+def check_head(n_out_shape: tuple, activation: str, cfg: ModelConfig, name: str) -> bool:
+    """Is the model a classifier the audit can read? Returns True for a binary head (one unit).
+    A single output is a binary classifier's score only when it is a sigmoid or the config names
+    two classes; otherwise (a regression, a bare score) no class can be audited: refused."""
+    if len(n_out_shape) != 2:
+        raise UserError(f"model.path: {name} outputs shape {tuple(n_out_shape)}, not one score per class "
+                        "(batch, classes); audit needs an image classifier")
+    if int(n_out_shape[-1]) != 1:
+        return False
+    two_names = cfg.classes is not None and len(cfg.classes) == 2
+    if activation == "sigmoid" and two_names:
+        return True
+    if activation == "sigmoid":
+        raise UserError(f"model.classes: {name} has one sigmoid output, a binary classifier; list two class "
+                        "names, the negative class first (e.g. [no_cat, cat])")
+    if activation in ("linear", "logit") and two_names:
+        return True  # the config says this single score is a binary classifier's logit
+    raise UserError(f"model.path: {name} has a single {activation} output: a regression or a bare score, not a "
+                    "classifier; audit needs a softmax over classes or one sigmoid unit (binary; list two class "
+                    "names, negative first)")
+
+
+def binary_logits(z):
+    """One logit z -> two-class logits (-z/2, +z/2): their softmax is exactly (1 - sigmoid(z),
+    sigmoid(z)), so the audit reads the logit against its negation."""
+    import tensorflow as tf
+
+    return tf.concat([-0.5 * z, 0.5 * z], axis=-1)
+
+
+def _strip_final_activation(model) -> str:
+    """Make the model output its pre-activation logits; say how in one phrase."""
+    import keras
+
+    layer = output_layer(model)
+    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
+    if is_separate_squash(layer):
+        return "input of the final %s layer" % (act_name or "softmax")
+    if act_name in ("softmax", "sigmoid"):
+        # a Dense(..., activation="softmax"): turn the activation off on our in-memory copy
+        layer.activation = keras.activations.linear
+        return f"pre-{act_name} output of layer '{layer.name}'"
+    return f"raw output of layer '{layer.name}' (no final softmax found)"
+
+
+def _logits_tensor(model):
+    layer = output_layer(model)
+    return layer.input if is_separate_squash(layer) else model.outputs[0]
+
+
+def _find_feature_layer(model, wanted: str):
+    """The concept layer: by name, or the last feature map (rank 4) before the logits."""
+    names = [layer.name for layer in model.layers]
+    if wanted != "auto":
+        try:
+            return model.get_layer(wanted)
+        except ValueError:
+            raise UserError(f"concepts.layer: the model has no layer {wanted!r}; use `auto` or one of: "
+                            f"{', '.join(names[-12:])}") from None
+    maps = _feature_maps(model)
+    # no feature map (e.g. an MLP): the input of the output layer is the concept space
+    return maps[-1] if maps else output_layer(model)
+
+
+def _feature_maps(model) -> list:
+    """Layers with a feature-map output (rank 4) computed by learned weights, input to output:
+    skips the input itself and input-side rescaling."""
+    out_layer, found, learned = output_layer(model), [], False
+    for layer in model.layers:
+        if layer is out_layer:
+            break
+        learned = learned or bool(layer.weights)
+        try:
+            if learned and len(layer.output.shape) == 4:
+                found.append(layer)
+        except (AttributeError, ValueError):
+            continue
+    return found
+
+
+def _activation_bytes(model) -> int:
+    total = 0
+    for layer in model.layers:
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        total += int(np.prod([d for d in shape[1:] if d]))
+    return 4 * 3 * max(total, 1)  # float32, forward activations kept + gradients
+
+
+def _keras_forward(model, cfg: ModelConfig, layer_name: str, binary: bool = False):
+    import keras
+    import tensorflow as tf
+
+    logits_source = _strip_final_activation(model)
+    feature_layer = _find_feature_layer(model, layer_name)
+    name = feature_layer.name
+    if feature_layer is output_layer(model):
+        features, name = feature_layer.input, f"{feature_layer.name} (its input)"
+    else:
+        features = feature_layer.output
+    graph = keras.Model(model.inputs[0], [features, _logits_tensor(model)])
+    to_model_space = pixel_transform(cfg)
+
+    def forward(pixels):
+        feats, logits = graph(to_model_space(pixels), training=False)
+        logits = tf.convert_to_tensor(logits)
+        return tf.convert_to_tensor(feats), binary_logits(logits) if binary else logits
+
+    return forward, logits_source, name
+
+
+def _saved_model_forward(cfg: ModelConfig):
+    """A bare SavedModel hides its layers: features are the outputs themselves, and when the
+    outputs are probabilities we optimize log-probabilities (logits up to a per-image constant)."""
+    import tensorflow as tf
+
+    try:
+        obj = tf.saved_model.load(str(cfg.path))
+        fn = obj.signatures["serving_default"]
+    except Exception as exc:  # noqa: BLE001 - which of these are the file's fault is decided below
+        unregistered = "not registered" in str(exc)  # TensorFlow raises a RuntimeError for it
+        if not (unregistered or isinstance(exc, (OSError, KeyError, ValueError, tf.errors.OpError))):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fix = ("it needs TensorFlow ops this installation does not have (custom ops, or another TensorFlow "
+               "version); export it with standard ops" if unregistered else
+               "export it with a `serving_default` signature")
+        raise UserError(f"model.path: cannot load SavedModel {cfg.path}: {first[:200]}; {fix}") from None
+    inputs, outputs = fn.structured_input_signature[1], fn.structured_outputs
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(f"model.path: the SavedModel {cfg.path.name} takes {len(inputs)} inputs and gives "
+                        f"{len(outputs)} outputs; audit needs one image input and one class output")
+    (arg_name, spec), = inputs.items()
+    shape = tuple(spec.shape)
+    _check_input(shape)
+    to_model_space = pixel_transform(cfg)
+    probe_in = tf.concat([tf.fill((1,) + shape[1:], v) for v in (0.0, 0.5, 1.0)]
+                         + [tf.random.stateless_uniform((2,) + shape[1:], (0, 0))], 0)
+    probe = fn(**{arg_name: tf.cast(to_model_space(probe_in), spec.dtype)})
+    (out_name, probe_out), = probe.items()
+    p = probe_out.numpy()
+    unit = bool(np.all(p >= 0) and np.all(p <= 1))
+    is_prob = bool(np.all(p >= 0) and np.allclose(p.sum(-1), 1.0, atol=1e-3)) and p.shape[-1] > 1
+    binary = check_head(p.shape, "sigmoid" if unit else "linear", cfg, cfg.path.name)
+
+    def forward(pixels):
+        # through `obj`, not only `fn`: the signature's variables live as long as the loaded object
+        out = obj.signatures["serving_default"](**{arg_name: tf.cast(to_model_space(pixels), spec.dtype)})[out_name]
+        out = tf.cast(out, tf.float32)
+        if binary and unit:  # a sigmoid probability -> its logit
+            out = tf.math.log(tf.maximum(out, 1e-12)) - tf.math.log(tf.maximum(1.0 - out, 1e-12))
+        if binary:
+            out = binary_logits(out)
+        logits = tf.math.log(tf.maximum(out, 1e-12)) if is_prob else out
+        return logits, logits
+
+    source = ("logit of the SavedModel's sigmoid probability, against its negation" if binary and unit else
+              "SavedModel's single output as a logit, against its negation" if binary else
+              "log of SavedModel probabilities" if is_prob else "raw SavedModel outputs")
+    return forward, source, shape, binary
+
+
+def load_model(cfg: ModelConfig, layer: str = "auto") -> LoadedModel:
+    if cfg.application is not None:
+        from audit.model.applications import build_application
+
+        weights = cfg.weights or "random"
+        sha = file_sha256(Path(cfg.weights)) if cfg.weights not in (None, "imagenet") else hashlib.sha256(
+            f"keras.applications.{cfg.application}:{weights}".encode()).hexdigest()
+        return _from_keras(build_application(cfg.application, cfg.weights, cfg.input_size), cfg, layer,
+                           f"{cfg.application} ({weights} weights)", Path(cfg.application), sha)
+    path = cfg.path
+    check_model_path(path, cfg.trust_code)
+    sha = file_sha256(path)
+    if path.is_dir():
+        if cfg.input_range is None and cfg.preprocessing is None:
+            raise UserError("model.input_range: is missing, and a SavedModel hides the layers it could be read from; "
+                            "add `input_range: [0, 1]` (or whatever the model expects)")
+        return _from_saved_model(cfg, layer, sha)
+    if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise UserError(f"model.path: {path.name} has an unknown format; "
+                        "give a .keras or .h5 file or a SavedModel folder")
+    keras_model = load_keras(cfg)
+    return _from_keras(keras_model, _with_input_range(cfg, keras_model), layer, path.name, path, sha)
+
+
+def _with_input_range(cfg: ModelConfig, keras_model) -> ModelConfig:
+    """The pixel range: as declared (checked against the model's own Rescaling/Normalization
+    layer), or read from that layer when the config leaves it out."""
+    from dataclasses import replace
+
+    from audit.model.input_range import check_declared_range, range_from_layers
+
+    if cfg.input_range is not None:
+        check_declared_range(cfg.input_range, keras_model)
+        return cfg
+    if cfg.preprocessing is not None:
+        return cfg
+    found = range_from_layers(keras_model)
+    if found is None:
+        raise UserError("model.input_range: is missing and the model has no Rescaling or Normalization layer to "
+                        "read it from; say what pixel values it expects: `input_range: [0, 1]` or `[0, 255]`")
+    return replace(cfg, input_range=found[0])
+
+
+def _check_input(shape) -> tuple[int, int, int]:
+    if len(shape) != 4 or any(d is None for d in shape[1:]) or shape[-1] not in (1, 3):
+        raise UserError(f"model.path: input shape {shape} is not a fixed-size image (N, H, W, 1 or 3); "
+                        "export the model with a fixed input size")
+    return tuple(int(d) for d in shape[1:])
+
+
+def _class_names(cfg: ModelConfig, n_out: int, binary: bool = False) -> tuple[str, ...]:
+    n_out = 2 if binary else n_out
+    if cfg.classes is None:
+        return tuple(str(i) for i in range(n_out))
+    if n_out != len(cfg.classes):
+        raise UserError(f"model.classes: {len(cfg.classes)} names given but the model has {n_out} outputs; "
+                        "list one name per output, in order")
+    return tuple(cfg.classes)
+
+
+def _from_keras(keras_model, cfg: ModelConfig, layer: str, name: str, path: Path, sha: str) -> LoadedModel:
+    if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
+        raise UserError(f"model.path: {name} has {len(keras_model.inputs)} inputs and "
+                        f"{len(keras_model.outputs)} outputs; audit needs one image input and one class output")
+    input_shape = _check_input(tuple(keras_model.inputs[0].shape))
+    binary = check_head(tuple(keras_model.outputs[0].shape), _final_activation(keras_model), cfg, name)
+    classes = _class_names(cfg, int(keras_model.outputs[0].shape[-1]), binary)
+    forward, source, feature_layer = _keras_forward(keras_model, cfg, layer, binary)
+    if binary:
+        source += ", as a binary logit against its negation"
+    return LoadedModel(name=name, path=path, sha256=sha, input_shape=input_shape, classes=classes,
+                       logits_source=source, feature_layer=feature_layer, forward=forward, keras_model=keras_model,
+                       activation_bytes_per_image=_activation_bytes(keras_model),
+                       to_model_space=pixel_transform(cfg), binary_head=binary, infer=_compiled(forward),
+                       input_range=cfg.input_range)
+
+
+def _from_saved_model(cfg: ModelConfig, layer: str, sha: str) -> LoadedModel:
+    import tensorflow as tf
+
+    path = cfg.path
+    if layer != "auto":
+        raise UserError("concepts.layer: a SavedModel folder does not expose its layers; "
+                        "use `layer: auto` or give the model as a .keras file")
+    forward, source, shape, binary = _saved_model_forward(cfg)
+    input_shape = _check_input(shape)
+    _, logits = forward(tf.zeros((1,) + input_shape))
+    return LoadedModel(name=path.name, path=path, sha256=sha, input_shape=input_shape,
+                       classes=_class_names(cfg, int(logits.shape[-1])), logits_source=source,
+                       feature_layer="(model outputs)", forward=forward, keras_model=None,
+                       activation_bytes_per_image=4 * 3 * 1_000_000, to_model_space=pixel_transform(cfg),
+                       binary_head=binary, infer=_compiled(forward))
+
+
+def feature_map_layers(model: LoadedModel) -> list[str]:
+    """Names of the model's feature-map layers, input to output (none for a bare SavedModel)."""
+    return [] if model.keras_model is None else [layer.name for layer in _feature_maps(model.keras_model)]
+
+
+def _is_nonlinearity(layer) -> bool:
+    """A layer whose output is taken after a nonlinearity: ReLU/ReLU6/LeakyReLU/ELU/PReLU layers,
+    Activation layers, or layers with a built-in activation (Conv2D(..., activation="relu"))."""
+    import keras
+
+    if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)):
+        return True
+    name = getattr(getattr(layer, "activation", None), "__name__", "linear")
+    return name not in ("linear", "softmax", "log_softmax")
+
+
+def activation_map_layers(model: LoadedModel) -> list[str]:
+    """Feature-map layers taken after a nonlinearity, input to output. DeepDream on them shows
+    what the network detects; a BatchNorm or a convolution without its activation is linear in
+    its inputs, so raising its mean paints a flat colour, not a pattern."""
+    if model.keras_model is None:
+        return []
+    return [layer.name for layer in _feature_maps(model.keras_model) if _is_nonlinearity(layer)]
+
+
+def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callable:
+    """tf: pixels in [0, 1] -> ({layer name: activations}, logits) for the named layers."""
+    import keras
+
+    layers = sorted(layers)
+    if model.keras_model is None:
+        if layers:
+            raise UserError(f"{key}: a SavedModel folder does not expose its layers; "
+                            "use a class objective or give the model as a .keras file")
+        return lambda pixels: ({}, model.forward(pixels)[1])
+    km = model.keras_model
+    outputs = []
+    for name in layers:
+        try:
+            outputs.append(km.get_layer(name).output)
+        except ValueError:
+            names = [layer.name for layer in km.layers]
+            listed = ", ".join(names) if len(names) <= 12 else f"{', '.join(names[:6])}, ..., {', '.join(names[-6:])}"
+            raise UserError(f"{key}: the model has no layer {name!r}; layers: {listed}") from None
+    graph = keras.Model(km.inputs[0], [*outputs, _logits_tensor(km)])
+
+    def read(pixels):
+        values = graph(model.to_model_space(pixels), training=False)
+        if not isinstance(values, (list, tuple)):  # a single output comes back bare
+            values = [values]
+        logits = binary_logits(values[-1]) if model.binary_head else values[-1]
+        return dict(zip(layers, values[:-1])), logits
+
+    return read

