@@ -291,3 +291,12 @@ def test_out_folder_gets_copies_but_a_different_file_there_is_never_overwritten(
                            capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 2 and "already exists and differs" in again.stderr
     assert (tmp_path / CLASSES_FILE).read_text() == "not ours\n"
+
+
+def test_converted_models_are_cached_in_the_checkout(monkeypatch):
+    """In a checkout the cache is its own .cache/models (gitignored), found from the module's place in
+    the package; a wrong guess converted again into the user's home and broke `make demo-imagenet`."""
+    from audit.model.pretrained.models import cache_root
+
+    monkeypatch.delenv("AUDIT_CACHE_DIR", raising=False)
+    assert cache_root() == ROOT / ".cache" / "models"

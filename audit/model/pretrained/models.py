@@ -89,7 +89,7 @@ def cache_root() -> Path:
     cache folder when the package is installed outside a checkout."""
     if os.environ.get("AUDIT_CACHE_DIR"):
         return Path(os.environ["AUDIT_CACHE_DIR"]) / "models"
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[3]  # audit/model/pretrained/models.py -> the checkout
     if (checkout / "pyproject.toml").is_file() and (checkout / "audit").is_dir():
         return checkout / ".cache" / "models"
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "audit" / "models"
