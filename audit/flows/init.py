@@ -18,7 +18,7 @@ from audit.config.reader import read_class_names
 from audit.errors import UserError
 from audit.inputs.probes import folder_class
 
-DEMO_CONCEPTS = Path(__file__).resolve().parent / "demo" / "assets" / "concepts"
+DEMO_CONCEPTS = Path(__file__).resolve().parents[1] / "demo" / "assets" / "concepts"  # audit/demo/...
 INLINE_CLASSES = 50  # more classes than this go to a classes file
 
 
