@@ -16,7 +16,7 @@ from audit.report.ci import github_annotations
 from conftest import ROOT, run_cli
 from hostile_helpers import DEMO_MODEL, assert_one_line, no_staging_left, tiny_config, write_yaml
 
-HOSTILE_CLASSES = ["dumb\nbell::warning title=x::injected", "bar|bell", "<img src=x onerror=alert(1)>",
+HOSTILE_CLASSES = ["dumb\nbell::warning title=x::injected", "=HYPERLINK(\"http://x\")|bell", "<img src=x onerror=alert(1)>",
                    "tench, Tinca tinca", "50% : ok", "bottle"]
 
 
@@ -82,6 +82,29 @@ def test_someone_elses_history_json_is_never_overwritten(hostile_names_run):
     runs = json.loads((tmp / "audit-history.json").read_text())["runs"]
     assert len(runs) == 1 and runs[0]["report"] == "out/index.html"
     assert 'href="out/index.html"' in (tmp / "audit-history.html").read_text()
+
+
+def test_scores_csv_never_starts_a_cell_with_a_formula(hostile_names_run):
+    """A class name from the provider's classes file that a spreadsheet would evaluate
+    (=HYPERLINK(...), +cmd|...) is written as text; numbers, negative ones too, stay numbers."""
+    import csv
+
+    _, tmp = hostile_names_run
+    with open(tmp / "out" / "scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    names = {row["class_name"] for row in rows}
+    assert "'=HYPERLINK(\"http://x\")|bell" in names
+    texts = [v for row in rows for k, v in row.items() if k not in ("class_name",) and v]
+    assert not [v for v in texts + list(names) if v[:1] in "=+@\t\r"]
+    assert not [v for v in texts if v.startswith("-") and not _is_number(v)]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def test_annotation_properties_follow_githubs_escaping():

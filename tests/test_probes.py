@@ -156,3 +156,12 @@ def test_a_model_near_chance_on_its_labelled_probes_is_said_on_the_console(tmp_p
     assert "probes: the model gets" in proc.stdout and "near chance" in proc.stdout
     result = json.loads((tmp_path / "out" / "audit.json").read_text())
     assert "near chance" in result["concepts"]["probes"]["sanity"]
+
+
+def test_only_ascii_digits_name_a_class_by_index():
+    """'²' and '①' pass str.isdigit() but not int(): such a folder is simply not an index."""
+    from audit.inputs.probes import folder_class
+
+    classes = ("dumbbell", "barbell", "kettlebell")
+    assert folder_class("1", classes) == "barbell" and folder_class("1", None) == "1"
+    assert [folder_class(name, c) for name in ("²", "①", "١") for c in (classes, None)] == [None] * 6

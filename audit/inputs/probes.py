@@ -30,11 +30,13 @@ class ProbeSet:
 def folder_class(folder_name: str, classes: tuple[str, ...] | None) -> str | None:
     """The class a probe sub-folder holds: its name, or its class index (how a class whose name
     has a '/', like ImageNet's "cardboard box / carton", gets a folder); None if neither."""
+    # ASCII digits only: str.isdigit() also accepts '²' and '①', which int() refuses
+    index = folder_name.isascii() and folder_name.isdigit()
     if classes is None:
-        return folder_name if folder_name.isdigit() else None
+        return folder_name if index else None
     if folder_name in classes:
         return folder_name
-    if folder_name.isdigit() and int(folder_name) < len(classes):
+    if index and int(folder_name) < len(classes):
         return classes[int(folder_name)]
     return None
 

@@ -1,4 +1,8 @@
-"""scores.csv: one row per class x concept check, every statistic, for spreadsheets and pandas."""
+"""scores.csv: one row per class x concept check, every statistic, for spreadsheets and pandas.
+
+Class names come from the model provider's classes file: a text cell that a spreadsheet would read
+as a formula (it begins with =, +, -, @, a tab or a carriage return) is written with a leading
+apostrophe, as OWASP advises, so that opening the file never runs it."""
 
 from __future__ import annotations
 
@@ -13,10 +17,22 @@ COLUMNS = ("class_name", "concept", "level", "decided_by", "decisive_value", "cu
            "reason")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value) -> object:
+    """A value as a CSV cell: empty for None, text that cannot start a formula, numbers as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def render(result: dict, folder: Path) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for check in result["checks"]:
-        writer.writerow({k: "" if check.get(k) is None else check[k] for k in COLUMNS})
+        writer.writerow({k: cell(check.get(k)) for k in COLUMNS})
     return buf.getvalue()
