@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.config.core import Config
-from audit.config.core import load_config as _load_config
+from audit.config.load import Config
+from audit.config.load import load_config as _load_config
 from audit.errors import UserError
 
 

@@ -46,7 +46,7 @@ def _quiet_tensorflow() -> None:
 
 
 def _cmd_validate(args) -> int:
-    from audit.config.core import load_config
+    from audit.config.load import load_config
 
     from audit.inputs.folders import check_folders
 

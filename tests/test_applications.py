@@ -74,7 +74,7 @@ def test_application_with_a_local_weights_file(tmp_path):
     """Users with their own weights give `weights: FILE`; the model hash is the file's."""
     import numpy as np
 
-    from audit.config.core import load_config
+    from audit.config import load_config
     from audit.errors import UserError
     from audit.model.load import file_sha256, load_model
 

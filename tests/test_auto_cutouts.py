@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from audit.config.core import ModelConfig
+from audit.config import ModelConfig
 from audit.images import load_folder
 from audit.evidence.localize import auto_alphas, auto_cutouts
 from audit.model.load import load_model

@@ -125,7 +125,7 @@ concepts:
 
 
 def test_resnet_v2_preprocessing_is_known():
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import pixel_transform
 
     cfg = ModelConfig(None, ("a",), None, None, "resnet_v2", False)
@@ -137,7 +137,7 @@ def test_resnet_v2_preprocessing_is_known():
 def test_non_finite_statistics_fail_the_gate_closed():
     import numpy as np
 
-    from audit.config.core import GateConfig, GateLevel
+    from audit.config import GateConfig, GateLevel
     from audit.gate.findings import gate_checks
     from test_findings import _scores
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from audit.evidence.causal import causal_scores, paste
-from audit.config.core import ModelConfig
+from audit.config import ModelConfig
 from audit.images import load_folder
 from audit.model.load import load_model
 from conftest import ASSETS, run_cli, write_config

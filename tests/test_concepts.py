@@ -31,7 +31,7 @@ def test_vis_contrast_is_class_mean_minus_other_classes():
 def test_embedding_in_smaller_batches_gives_the_same_features():
     # forward-only stages size their batches from the memory budget: the numbers must not depend on it
     from audit.evidence.concepts import embed
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.images import load_folder
     from audit.model.load import forward_batch_size, load_model
     from conftest import ASSETS

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audit.config.core import load_config
+from audit.config import load_config
 from audit.errors import UserError
 from conftest import ROOT, run_cli, write_config
 
@@ -65,7 +65,7 @@ def test_bad_config_names_the_key_and_the_fix(tmp_path, demo_model_path, mutate,
 
 
 def test_visualize_defaults_and_the_older_keys_stay_valid(tmp_path, demo_model_path):
-    from audit.config.core import DEFAULT_PARAMETERIZATION, DEFAULT_TRANSFORMS, TransformSettings
+    from audit.config.visualize import DEFAULT_PARAMETERIZATION, DEFAULT_TRANSFORMS, TransformSettings
 
     cfg = load_config(_mutated(tmp_path, demo_model_path, lambda d: None))
     assert (cfg.visualize.parameterization, cfg.visualize.transforms) == (DEFAULT_PARAMETERIZATION, DEFAULT_TRANSFORMS)

@@ -183,7 +183,8 @@ def test_factorization_separates_a_cue_present_in_some_images_from_the_object_pr
 
 def test_levels_stay_review_unless_warn_or_fail_is_configured_and_only_fail_changes_the_verdict():
     from audit.evidence.discover.run import Discovery, assign_levels
-    from audit.config.discover import WARN, FAIL, DiscoverConfig
+    from audit.config.discover import DiscoverConfig
+    from audit.config.gate import CAUSAL_FAIL as FAIL, CAUSAL_WARN as WARN
     from audit.report.discovered import apply_discovered
 
     def pattern(shift, p, kept):

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from audit.visualize import objectives
-from audit.config.core import ModelConfig
+from audit.config import ModelConfig
 from audit.visualize.dream import DreamSettings, dream, octave_sizes, spread_layers, top_channels, total_variation
 from audit.images import load_image, save_png
-from audit.model.load import activation_reader, feature_map_layers, load_model
+from audit.model.graph import activation_reader, feature_map_layers
+from audit.model.load import load_model
 from conftest import ASSETS, ROOT, run_cli
 
 CLASSES = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")
@@ -211,7 +212,7 @@ report: {out: out}
 
 def test_layer_gallery_in_the_audit_report():
     # the demo audit (run by the end-to-end tests too) carries a gallery from early to late layers
-    from audit.config.core import load_config
+    from audit.config import load_config
 
     cfg = load_config(ROOT / "configs" / "demo.yaml")
     assert cfg.layer_gallery is not None and cfg.layer_gallery.layers is None and cfg.layer_gallery.count == 4

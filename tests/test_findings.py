@@ -5,7 +5,7 @@ import pytest
 
 from audit.evidence.causal import CausalScores
 from audit.evidence.concepts import ConceptScores
-from audit.config.core import GateConfig, GateLevel
+from audit.config import GateConfig, GateLevel
 from audit.gate.findings import gate_checks
 
 FAIL = GateLevel(cue_max_p=0.01, cue_min_effect=1.0, vis_max_p=1.0, vis_min_effect=1.0)
@@ -94,7 +94,7 @@ def test_a_confident_model_that_never_flips_is_caught_by_the_shift():
 
 
 def test_flips_still_decide_and_only_flips_when_the_shift_is_turned_off():
-    from audit.config.core import CausalLevel
+    from audit.config import CausalLevel
 
     s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
     causal = _causal(flip=[[0.2, 0.0], [0.0, 0.0]], shift=[[0.1, 0.0], [0.6, 0.0]], p=[[1e-9, 1], [1e-9, 1]])

@@ -192,7 +192,7 @@ def test_savedmodel_forward_works_inside_a_compiled_function_after_gc(tmp_path):
     inside tf.function, where a dropped object's variables are already deleted)."""
     import gc
 
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import load_model
 
     _tiny(tmp_path / "sm")
@@ -204,7 +204,7 @@ def test_savedmodel_forward_works_inside_a_compiled_function_after_gc(tmp_path):
 
 def test_binary_heads_in_process(tmp_path):
     """Sigmoid and two-name linear single outputs become logits (-z/2, z/2): softmax = sigmoid."""
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import load_model
 
     for head in ("sigmoid", "linear"):

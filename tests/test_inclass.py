@@ -4,7 +4,7 @@ against the control paste of the same masks."""
 import numpy as np
 import pytest
 
-from audit.config.core import ModelConfig
+from audit.config import ModelConfig
 from audit.demo.build import write_validation
 from audit.images import load_folder
 from audit.evidence.inclass import inclass_scores, log_odds

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from audit.config.core import ModelConfig
+from audit.config import ModelConfig
 from audit.errors import UserError
 from audit.model.load import load_model
 from conftest import run_cli, write_config

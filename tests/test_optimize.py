@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from audit.config.core import ModelConfig, VisualizeConfig
+from audit.config import ModelConfig, VisualizeConfig
 from audit.model.load import load_model
 from audit.visualize.optimize import chunk_size, visualize_classes
 from conftest import ASSETS

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import zipfile
 
-from audit.config.core import load_config
+from audit.config import load_config
 from conftest import DIST_NAME, ROOT, clean_env
 
 

@@ -143,7 +143,7 @@ def test_converted_model_loads_through_the_audit_config(tmp_path):
     the pre-softmax logits and the last feature map, in safe mode."""
     from skimage import data
 
-    from audit.config.core import load_config
+    from audit.config import load_config
     from audit.model.load import load_model
 
     path = ensure_model("efficientnet-lite0")
@@ -162,9 +162,10 @@ def test_converted_model_loads_through_the_audit_config(tmp_path):
 def test_layer_gallery_picks_activations_spread_over_depth_not_batchnorm_or_the_stem():
     import keras
 
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.flows.dream import gallery_layers
-    from audit.model.load import feature_map_layers, load_model
+    from audit.model.graph import feature_map_layers
+    from audit.model.load import load_model
 
     model = load_model(ModelConfig(ensure_model("efficientnet-lite0"), None, None, (0.0, 255.0), None, False))
     picked = gallery_layers(model, 4)

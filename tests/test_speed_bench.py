@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from audit.config.core import ModelConfig
+from audit.config import ModelConfig
 from audit.model.load import load_model
 from conftest import ROOT
 

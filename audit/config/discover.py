@@ -6,18 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Level:
-    """Insertion-test thresholds, read like gate.causal's: Holm-adjusted p, and flip difference
-    or shift (either suffices)."""
-
-    max_p: float
-    min_flip: float
-    min_shift: float
-
-
-WARN, FAIL = Level(0.05, 0.05, 0.35), Level(0.01, 0.15, 0.5)  # the defaults of gate.causal
+from audit.config.gate import CAUSAL_FAIL, CAUSAL_WARN, CausalLevel, parse_causal_level
 
 
 @dataclass(frozen=True)
@@ -32,8 +21,9 @@ class DiscoverConfig:
     min_kept: float = 0.5        # warn/fail only if this share of the class's images stays in the class without it
     # None: every pattern stays `review`. Measured on the validity benchmark, no rule tried separated a
     # planted cue from the parts of the class's own object (README, "Discovery"), so `warn` is opt-in.
-    warn: Level | None = None
-    fail: Level | None = None    # None: a discovered pattern never fails the gate
+    # Set, they are insertion-test thresholds read like gate.causal's, with its defaults (CAUSAL_WARN/FAIL).
+    warn: CausalLevel | None = None
+    fail: CausalLevel | None = None  # None: a discovered pattern never fails the gate
 
 
 def parse_discover(top) -> DiscoverConfig | None:
@@ -60,20 +50,13 @@ def parse_discover(top) -> DiscoverConfig | None:
         restarts=whole("restarts", 1, 1, 16),
         min_kept=float(sec.get("min_kept", (int, float), 0.5, check=lambda v: 0 <= v <= 1,
                                   fix="use a share of probe images in [0, 1]")),
-        warn=_level(sec.section("warn"), WARN) if sec.has("warn") else None,
-        fail=_level(sec.section("fail"), FAIL) if sec.has("fail") else None,
+        warn=_level(sec, "warn", CAUSAL_WARN),
+        fail=_level(sec, "fail", CAUSAL_FAIL),
     )
     sec.finish()
     return out
 
 
-def _level(sec, default: Level) -> Level:
-    out = Level(
-        max_p=float(sec.get("max_p", (int, float), default.max_p, check=lambda v: 0 < v <= 1,
-                            fix="use a probability in (0, 1]")),
-        min_flip=float(sec.get("min_flip", (int, float), default.min_flip, check=lambda v: 0 <= v <= 1,
-                               fix="use a share of probe images in [0, 1]")),
-        min_shift=float(sec.get("min_shift", (int, float), default.min_shift, check=lambda v: 0 < v <= 1,
-                                fix="use a shift in (0, 1] logit spreads")))
-    sec.finish()
-    return out
+def _level(sec, name: str, default: CausalLevel) -> CausalLevel | None:
+    """Off unless given; `min_shift` must be a number here (null takes the default)."""
+    return parse_causal_level(sec.section(name), default, shift_may_be_null=False) if sec.has(name) else None

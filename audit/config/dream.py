@@ -29,7 +29,9 @@ from pathlib import Path
 
 import yaml
 
-from audit.config.core import DreamSettings, ModelConfig, ReportConfig, dream_settings, parse_model
+from audit.config.model import ModelConfig, parse_model
+from audit.config.report import ReportConfig
+from audit.config.visualize import DreamSettings, dream_settings
 from audit.config.reader import Section, check_class_names, read_yaml
 from audit.errors import UserError
 from audit.config.yaml_input import flag_numbers, short_repr

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from audit.config.core import ModelConfig, VisualizeConfig
+from audit.config.model import ModelConfig
+from audit.config.visualize import VisualizeConfig
 from audit.config.execution import ExecutionConfig
 from audit.model.load import LoadedModel
 from audit.visualize.optimize import Visualizations, visualize_classes

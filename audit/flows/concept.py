@@ -55,7 +55,7 @@ def _source_file(report_dir: Path, rel, path: Path) -> Path:
 
 
 def promote(report: Path, class_name: str, pattern: int, name: str, out: Path) -> dict:
-    from audit.config.core import CONCEPT_NAME
+    from audit.config.concepts import CONCEPT_NAME
     from audit.report.folder import check_replaceable, staged_folder
 
     if not CONCEPT_NAME.fullmatch(name):

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from audit.config.core import (ModelConfig, ReportConfig, VisualizeConfig, load_config, parse_model, parse_report,
-                          parse_visualize)
+from audit.config.load import load_config
+from audit.config.model import ModelConfig, parse_model
+from audit.config.report import ReportConfig, parse_report
+from audit.config.visualize import VisualizeConfig, parse_visualize
 from audit.config.reader import Section
 from audit.config.discover import DiscoverConfig, parse_discover
 from audit.errors import UserError

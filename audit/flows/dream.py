@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 
 from audit.visualize import objectives
-from audit.config.core import GalleryConfig
+from audit.config.report import GalleryConfig
 from audit.visualize.dream import DreamResult, dream, noise_image, spread_layers, top_channels
 from audit.config.dream import DreamConfig, DreamTerm
 from audit.errors import UserError
 from audit.images import load_image, save_png
-from audit.model.load import (LoadedModel, activation_map_layers, activation_reader, feature_map_layers,
-                          gradient_batch_size, load_model)
+from audit.model.graph import activation_map_layers, activation_reader, feature_map_layers
+from audit.model.load import LoadedModel, gradient_batch_size, load_model
 from audit.report.folder import check_replaceable, staged_folder
 
 SCHEMA_VERSION = 1

@@ -50,7 +50,7 @@ def _read_names(path: Path, n_out: int) -> list[str]:
 def starter_config(model_path: Path, out: Path, probes: Path | None, classes_file: Path | None = None
                    ) -> tuple[str, dict]:
     """(YAML text, what was found) for a Keras model file."""
-    from audit.config.core import ModelConfig
+    from audit.config.model import ModelConfig
     from audit.model.input_range import range_from_layers
     from audit.model.load import load_keras  # the same safe loading as `audit run`
 

@@ -13,7 +13,7 @@ from audit.flows.common import Timer, now, provenance
 from audit.gate.baseline import baseline_section
 from audit.evidence.causal import causal_scores, log_probs
 from audit.evidence.concepts import ConceptSet, score_concepts
-from audit.config.core import Config
+from audit.config.load import Config
 from audit.evidence.discover.stage import discovery_for_audit
 from audit.report.discovered import apply_discovered, discovery_record, write_discovered
 from audit.flows.dream import layer_gallery

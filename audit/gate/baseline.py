@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audit.config.core import DEFAULT_TOLERANCE
+from audit.config.gate import DEFAULT_TOLERANCE
 from audit.result import SCHEMA_VERSION
 from audit.config.yaml_input import short_repr
 

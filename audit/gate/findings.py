@@ -23,7 +23,7 @@ import numpy as np
 from audit.evidence import stats
 from audit.evidence.causal import CausalScores
 from audit.evidence.concepts import ConceptScores
-from audit.config.core import GateConfig
+from audit.config.gate import GateConfig
 from audit.evidence.inclass import InClassScores
 
 LEVELS = ("fail", "warn", "pass", "allowed")  # most severe first

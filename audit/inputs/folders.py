@@ -3,7 +3,7 @@ TensorFlow, no decoding), so `audit validate` and `audit run` refuse the same co
 
 from __future__ import annotations
 
-from audit.config.core import Config
+from audit.config.load import Config
 from audit.errors import UserError
 from audit.images import list_images
 from audit.inputs.probes import scan_probes

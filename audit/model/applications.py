@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from audit.config.core import APPLICATIONS
+from audit.config.model import APPLICATIONS
 
 
 

@@ -9,70 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from audit.config.core import ModelConfig
-from audit.errors import UserError
+from audit.config.model import PREPROCESSING, ModelConfig
 from audit.config.model_files import check_model_path
-
-# keras.applications module that owns each preprocessing name
-_PREPROCESS_MODULES = {
-    "mobilenet": "mobilenet", "mobilenet_v2": "mobilenet_v2", "mobilenet_v3": "mobilenet_v3",
-    "resnet50": "resnet50", "resnet": "resnet", "resnet_v2": "resnet_v2", "vgg16": "vgg16", "vgg19": "vgg19",
-    "inception_v3": "inception_v3", "xception": "xception", "densenet": "densenet",
-    "efficientnet": "efficientnet", "efficientnet_v2": "efficientnet_v2", "convnext": "convnext",
-    "nasnet": "nasnet", "inception_resnet_v2": "inception_resnet_v2", "regnet": "regnet",
-}
-
-
-@dataclass
-class LoadedModel:
-    """A classifier ready for gradient ascent: pixels in [0, 1] -> (features, logits)."""
-
-    name: str
-    path: Path
-    sha256: str
-    input_shape: tuple[int, int, int]   # H, W, C
-    classes: tuple[str, ...]
-    logits_source: str                  # how the logits were obtained (shown in the report)
-    feature_layer: str
-    forward: Callable                   # tf: pixels01 (N,H,W,C) -> (features (N,D...), logits (N,K))
-    keras_model: object | None          # the loaded Keras model (None for a bare SavedModel)
-    activation_bytes_per_image: int     # rough forward+backward memory, for chunking
-    to_model_space: Callable            # tf: pixels in [0, 1] -> the model's input values
-    input_range: tuple[float, float] | None = None  # as declared or read from the model (None: preprocessing)
-    binary_head: bool = False           # one output unit z, audited as two classes with logits (-z/2, +z/2)
-    # `forward` compiled into one graph, for stages that need no gradient (None: use `forward`)
-    infer: Callable | None = field(default=None, repr=False)
-
-    def predict(self, pixels):
-        """(features, logits) for a batch, without gradients: the compiled graph frees each layer's
-        output as soon as the next layer has read it, where an eager call keeps every one of them
-        (EfficientNet-Lite0: about 9 vs 80 MiB per image)."""
-        return (self.infer or self.forward)(pixels)
-
-
-# Forward-only stages (concept embedding, causal pastes) used this many images per call before
-# their batches were sized from the memory budget: a larger batch is no faster on a CPU.
-MAX_FORWARD_BATCH = 64
-
-
-def forward_batch_size(model: LoadedModel, budget_mb: int) -> int:
-    """Images per forward-only call that fit `budget_mb`. `activation_bytes_per_image` counts each
-    layer's output three times (values and gradients, for gradient ascent); a forward pass holds
-    each at most once, even uncompiled (measured on EfficientNet-Lite0: 80 MiB per image, this
-    estimate 77), so a third of it bounds one image."""
-    per_image = max(1, model.activation_bytes_per_image // 3)
-    return int(max(1, min(MAX_FORWARD_BATCH, budget_mb * 2**20 // per_image)))
-
-
-def gradient_batch_size(model: LoadedModel, budget_mb: int) -> int:
-    """Images per forward-and-backward call that fit `budget_mb` (visualization, DeepDream tiles)."""
-    return int(max(1, budget_mb * 2**20 // max(model.activation_bytes_per_image, 1)))
+from audit.errors import UserError
+from audit.model.graph import (activation_bytes, binary_logits, check_head, final_activation, find_feature_layer,
+                               logits_tensor, output_layer, strip_final_activation)
+# the stage's value and its batch sizes, defined in loaded.py (graph.py reads it too); imported from here as well
+from audit.model.loaded import MAX_FORWARD_BATCH, LoadedModel, forward_batch_size, gradient_batch_size  # noqa: F401
 
 
 def _compiled(forward: Callable) -> Callable:
@@ -98,7 +46,9 @@ def pixel_transform(cfg: ModelConfig) -> Callable:
     if cfg.input_range is not None:
         lo, hi = cfg.input_range
         return lambda x: lo + (hi - lo) * x
-    module = importlib.import_module(f"keras.applications.{_PREPROCESS_MODULES[cfg.preprocessing]}")
+    if cfg.preprocessing not in PREPROCESSING:  # the config allows only these; never import another module
+        raise KeyError(cfg.preprocessing)
+    module = importlib.import_module(f"keras.applications.{cfg.preprocessing}")
     return lambda x: module.preprocess_input(x * 255.0)
 
 
@@ -118,133 +68,18 @@ def load_keras(cfg: ModelConfig):
                         "give a Keras 3 .keras, a legacy .h5, or a SavedModel folder") from None
 
 
-def output_layer(model):
-    history = getattr(model.outputs[0], "_keras_history", None)
-    return history[0] if history else model.layers[-1]
-
-
-def is_separate_squash(layer) -> bool:
-    """A final Softmax layer, or an Activation("softmax"/"sigmoid") layer."""
-    import keras
-
-    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
-    return isinstance(layer, keras.layers.Softmax) or (
-        isinstance(layer, keras.layers.Activation) and act_name in ("softmax", "sigmoid"))
-
-
-def _final_activation(model) -> str:
-    """The name of the model's last activation ("softmax", "sigmoid", "linear", ...)."""
-    layer = output_layer(model)
-    import keras
-
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    return getattr(getattr(layer, "activation", None), "__name__", "linear")
-
-
-def check_head(n_out_shape: tuple, activation: str, cfg: ModelConfig, name: str) -> bool:
-    """Is the model a classifier the audit can read? Returns True for a binary head (one unit).
-    A single output is a binary classifier's score only when it is a sigmoid or the config names
-    two classes; otherwise (a regression, a bare score) no class can be audited: refused."""
-    if len(n_out_shape) != 2:
-        raise UserError(f"model.path: {name} outputs shape {tuple(n_out_shape)}, not one score per class "
-                        "(batch, classes); audit needs an image classifier")
-    if int(n_out_shape[-1]) != 1:
-        return False
-    two_names = cfg.classes is not None and len(cfg.classes) == 2
-    if activation == "sigmoid" and two_names:
-        return True
-    if activation == "sigmoid":
-        raise UserError(f"model.classes: {name} has one sigmoid output, a binary classifier; list two class "
-                        "names, the negative class first (e.g. [no_cat, cat])")
-    if activation in ("linear", "logit") and two_names:
-        return True  # the config says this single score is a binary classifier's logit
-    raise UserError(f"model.path: {name} has a single {activation} output: a regression or a bare score, not a "
-                    "classifier; audit needs a softmax over classes or one sigmoid unit (binary; list two class "
-                    "names, negative first)")
-
-
-def binary_logits(z):
-    """One logit z -> two-class logits (-z/2, +z/2): their softmax is exactly (1 - sigmoid(z),
-    sigmoid(z)), so the audit reads the logit against its negation."""
-    import tensorflow as tf
-
-    return tf.concat([-0.5 * z, 0.5 * z], axis=-1)
-
-
-def _strip_final_activation(model) -> str:
-    """Make the model output its pre-activation logits; say how in one phrase."""
-    import keras
-
-    layer = output_layer(model)
-    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
-    if is_separate_squash(layer):
-        return "input of the final %s layer" % (act_name or "softmax")
-    if act_name in ("softmax", "sigmoid"):
-        # a Dense(..., activation="softmax"): turn the activation off on our in-memory copy
-        layer.activation = keras.activations.linear
-        return f"pre-{act_name} output of layer '{layer.name}'"
-    return f"raw output of layer '{layer.name}' (no final softmax found)"
-
-
-def _logits_tensor(model):
-    layer = output_layer(model)
-    return layer.input if is_separate_squash(layer) else model.outputs[0]
-
-
-def _find_feature_layer(model, wanted: str):
-    """The concept layer: by name, or the last feature map (rank 4) before the logits."""
-    names = [layer.name for layer in model.layers]
-    if wanted != "auto":
-        try:
-            return model.get_layer(wanted)
-        except ValueError:
-            raise UserError(f"concepts.layer: the model has no layer {wanted!r}; use `auto` or one of: "
-                            f"{', '.join(names[-12:])}") from None
-    maps = _feature_maps(model)
-    # no feature map (e.g. an MLP): the input of the output layer is the concept space
-    return maps[-1] if maps else output_layer(model)
-
-
-def _feature_maps(model) -> list:
-    """Layers with a feature-map output (rank 4) computed by learned weights, input to output:
-    skips the input itself and input-side rescaling."""
-    out_layer, found, learned = output_layer(model), [], False
-    for layer in model.layers:
-        if layer is out_layer:
-            break
-        learned = learned or bool(layer.weights)
-        try:
-            if learned and len(layer.output.shape) == 4:
-                found.append(layer)
-        except (AttributeError, ValueError):
-            continue
-    return found
-
-
-def _activation_bytes(model) -> int:
-    total = 0
-    for layer in model.layers:
-        try:
-            shape = layer.output.shape
-        except (AttributeError, ValueError):
-            continue
-        total += int(np.prod([d for d in shape[1:] if d]))
-    return 4 * 3 * max(total, 1)  # float32, forward activations kept + gradients
-
-
 def _keras_forward(model, cfg: ModelConfig, layer_name: str, binary: bool = False):
     import keras
     import tensorflow as tf
 
-    logits_source = _strip_final_activation(model)
-    feature_layer = _find_feature_layer(model, layer_name)
+    logits_source = strip_final_activation(model)
+    feature_layer = find_feature_layer(model, layer_name)
     name = feature_layer.name
     if feature_layer is output_layer(model):
         features, name = feature_layer.input, f"{feature_layer.name} (its input)"
     else:
         features = feature_layer.output
-    graph = keras.Model(model.inputs[0], [features, _logits_tensor(model)])
+    graph = keras.Model(model.inputs[0], [features, logits_tensor(model)])
     to_model_space = pixel_transform(cfg)
 
     def forward(pixels):
@@ -371,14 +206,14 @@ def _from_keras(keras_model, cfg: ModelConfig, layer: str, name: str, path: Path
         raise UserError(f"model.path: {name} has {len(keras_model.inputs)} inputs and "
                         f"{len(keras_model.outputs)} outputs; audit needs one image input and one class output")
     input_shape = _check_input(tuple(keras_model.inputs[0].shape))
-    binary = check_head(tuple(keras_model.outputs[0].shape), _final_activation(keras_model), cfg, name)
+    binary = check_head(tuple(keras_model.outputs[0].shape), final_activation(keras_model), cfg, name)
     classes = _class_names(cfg, int(keras_model.outputs[0].shape[-1]), binary)
     forward, source, feature_layer = _keras_forward(keras_model, cfg, layer, binary)
     if binary:
         source += ", as a binary logit against its negation"
     return LoadedModel(name=name, path=path, sha256=sha, input_shape=input_shape, classes=classes,
                        logits_source=source, feature_layer=feature_layer, forward=forward, keras_model=keras_model,
-                       activation_bytes_per_image=_activation_bytes(keras_model),
+                       activation_bytes_per_image=activation_bytes(keras_model),
                        to_model_space=pixel_transform(cfg), binary_head=binary, infer=_compiled(forward),
                        input_range=cfg.input_range)
 
@@ -400,57 +235,3 @@ def _from_saved_model(cfg: ModelConfig, layer: str, sha: str) -> LoadedModel:
                        binary_head=binary, infer=_compiled(forward))
 
 
-def feature_map_layers(model: LoadedModel) -> list[str]:
-    """Names of the model's feature-map layers, input to output (none for a bare SavedModel)."""
-    return [] if model.keras_model is None else [layer.name for layer in _feature_maps(model.keras_model)]
-
-
-def _is_nonlinearity(layer) -> bool:
-    """A layer whose output is taken after a nonlinearity: ReLU/ReLU6/LeakyReLU/ELU/PReLU layers,
-    Activation layers, or layers with a built-in activation (Conv2D(..., activation="relu"))."""
-    import keras
-
-    if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)):
-        return True
-    name = getattr(getattr(layer, "activation", None), "__name__", "linear")
-    return name not in ("linear", "softmax", "log_softmax")
-
-
-def activation_map_layers(model: LoadedModel) -> list[str]:
-    """Feature-map layers taken after a nonlinearity, input to output. DeepDream on them shows
-    what the network detects; a BatchNorm or a convolution without its activation is linear in
-    its inputs, so raising its mean paints a flat colour, not a pattern."""
-    if model.keras_model is None:
-        return []
-    return [layer.name for layer in _feature_maps(model.keras_model) if _is_nonlinearity(layer)]
-
-
-def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callable:
-    """tf: pixels in [0, 1] -> ({layer name: activations}, logits) for the named layers."""
-    import keras
-
-    layers = sorted(layers)
-    if model.keras_model is None:
-        if layers:
-            raise UserError(f"{key}: a SavedModel folder does not expose its layers; "
-                            "use a class objective or give the model as a .keras file")
-        return lambda pixels: ({}, model.forward(pixels)[1])
-    km = model.keras_model
-    outputs = []
-    for name in layers:
-        try:
-            outputs.append(km.get_layer(name).output)
-        except ValueError:
-            names = [layer.name for layer in km.layers]
-            listed = ", ".join(names) if len(names) <= 12 else f"{', '.join(names[:6])}, ..., {', '.join(names[-6:])}"
-            raise UserError(f"{key}: the model has no layer {name!r}; layers: {listed}") from None
-    graph = keras.Model(km.inputs[0], [*outputs, _logits_tensor(km)])
-
-    def read(pixels):
-        values = graph(model.to_model_space(pixels), training=False)
-        if not isinstance(values, (list, tuple)):  # a single output comes back bare
-            values = [values]
-        logits = binary_logits(values[-1]) if model.binary_head else values[-1]
-        return dict(zip(layers, values[:-1])), logits
-
-    return read

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audit.config.core import DreamSettings
+from audit.config.visualize import DreamSettings
 from audit.visualize.objectives import Objective
 
 

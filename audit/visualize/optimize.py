@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.config.core import VisualizeConfig
+from audit.config.visualize import VisualizeConfig
 from audit.model.load import LoadedModel
 from audit.visualize.recipe import Recipe, from_config
 

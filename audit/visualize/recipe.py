@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.config.core import TransformSettings, VisualizeConfig
+from audit.config.visualize import TransformSettings, VisualizeConfig
 from audit.visualize import transforms as tr
 from audit.visualize.param import Parameterization, make
 from audit.visualize.penalties import Penalties

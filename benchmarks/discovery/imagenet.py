@@ -28,7 +28,7 @@ CACHE = ROOT / ".cache" / "discovery_imagenet"
 def lite0_and_demo_data():
     """(EfficientNet-Lite0 loaded for the audit, its .keras path, its class-name file, the real-network
     demo's data folder), converting and drawing them into .cache on first use."""
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import load_model
     from audit.model.pretrained import ensure_model
 

@@ -39,7 +39,7 @@ def peak_rss_mib() -> float:
 
 
 def _load():
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import load_model
     from audit.model.pretrained import ensure_model
 
@@ -69,7 +69,7 @@ def child_model(_args) -> dict:
 
 
 def child_step_ms(_args) -> dict:
-    from audit.config.core import VisualizeConfig
+    from audit.config import VisualizeConfig
     from audit.visualize.optimize import visualize_classes
 
     model = _load()

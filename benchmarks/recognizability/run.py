@@ -55,7 +55,7 @@ def class_list(all_names: list[str], count: int, seed: int = 0) -> list[str]:
 
 
 def load(name: str):
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import load_model
     from audit.model.pretrained.models import CLASSES_FILE, ensure_model
 
@@ -66,7 +66,7 @@ def load(name: str):
 
 
 def visualize_config(overrides: dict, classes: list[str], steps: int, restarts: int = 1):
-    from audit.config.core import load_config
+    from audit.config import load_config
     import yaml
 
     # the defaults come from the real config loader, so "default" is what users get
@@ -168,7 +168,7 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], names: list[str], path: Pa
 
 
 def demo_model():
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import load_model
 
     return load_model(ModelConfig(ROOT / "audit/demo/assets/models/demo_shortcut.keras",

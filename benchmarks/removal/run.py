@@ -69,7 +69,7 @@ def folder(path: Path, rgba: bool = False) -> np.ndarray:
 
 
 def load(kind: str):
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import load_model
 
     return load_model(ModelConfig(path=ASSETS / "models" / f"demo_{kind}.keras", classes=tuple(CLASSES),

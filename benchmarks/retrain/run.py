@@ -270,7 +270,7 @@ def main(argv=None) -> None:
                 "pairs_failing_only_by_new_fail_finding": sum(p["fails_only_by_new_fail_finding"] for p in planted),
                 "pairs_failing_only_by_baseline": sum(p["fails_only_by_baseline"] for p in planted),
                 "pairs_flagged_by_old_rule": sum(p["old_rule_flags"] > 0 for p in planted), "detail": planted}
-    from audit.config.core import GateConfig
+    from audit.config import GateConfig
 
     defaults = GateConfig("both", None, None)
     record = {

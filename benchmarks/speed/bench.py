@@ -67,7 +67,7 @@ def _load(model_name: str):
     import keras
     import numpy as np
 
-    from audit.config.core import ModelConfig
+    from audit.config import ModelConfig
     from audit.model.load import load_model
 
     if model_name == "demo":
@@ -128,7 +128,7 @@ def _targets(n_classes: int) -> list[int]:
 
 
 def _config(model, steps: int, stop=None, classes=None):
-    from audit.config.core import VisualizeConfig
+    from audit.config import VisualizeConfig
 
     if classes is None and len(model.classes) < BATCH:  # the demo's 6 classes: 4 classes x 2 restarts
         classes = model.classes[:BATCH // 2]

@@ -25,7 +25,7 @@ MAX_HEAD_ERROR = 1e-3  # the replayed head must give the model's own logits (rel
 def head(model: LoadedModel) -> Callable:
     """tf: feature map -> class logits, the model's layers after its feature layer. ValueError
     when they are not a simple chain (a skip connection around the feature layer) or hidden."""
-    from audit.model.load import is_separate_squash, output_layer, binary_logits
+    from audit.model.graph import binary_logits, is_separate_squash, output_layer
 
     km = model.keras_model
     if km is None or model.feature_layer not in [layer.name for layer in km.layers]:

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from audit.config.core import VisualizeConfig
+from audit.config.visualize import VisualizeConfig
 from audit.model.load import LoadedModel
 from audit.visualize.optimize import Visualizations, visualize_classes
 

@@ -14,7 +14,8 @@ from audit.evidence.discover import regions
 from audit.evidence.discover.contributions import class_contributions, mean_gradient
 from audit.evidence.discover.maximize import pattern_model
 from audit.evidence.discover.patterns import decompose
-from audit.config.discover import DiscoverConfig, Level
+from audit.config.discover import DiscoverConfig
+from audit.config.gate import CausalLevel
 from audit.model.load import LoadedModel
 
 
@@ -123,7 +124,7 @@ def insertion_test(model: LoadedModel, patterns: list[Discovery], probes: np.nda
         d.causal["p_adjusted"] = float(p)
 
 
-def _meets(c: dict, level: Level) -> bool:
+def _meets(c: dict, level: CausalLevel) -> bool:
     return c["p_adjusted"] <= level.max_p and (c["effect"] >= level.min_flip or c["shift"] >= level.min_shift)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.config.core import VisualizeConfig
+from audit.config.visualize import VisualizeConfig
 from audit.evidence.discover.maximize import visualize_patterns
 from audit.evidence.discover.run import Discovery, assign_levels, discover_class, insertion_test, removal_test
 from audit.config.discover import DiscoverConfig
