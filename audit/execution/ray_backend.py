@@ -47,10 +47,10 @@ class VisualizeWorker:
         self.model = load_model(model_cfg, layer)
 
     def visualize(self, cfg):
-        from audit.visualize.optimize import visualize_classes
+        from audit.visualize.optimize import class_visualizations
 
         _maybe_die()
-        return visualize_classes(self.model, cfg, progress=False)
+        return class_visualizations(self.model, cfg, progress=False)
 
 
 def check_reachable(address: str) -> None:

@@ -10,7 +10,7 @@ from audit.config.model import ModelConfig
 from audit.config.visualize import VisualizeConfig
 from audit.config.execution import ExecutionConfig
 from audit.model.load import LoadedModel
-from audit.visualize.optimize import Visualizations, visualize_classes
+from audit.visualize.optimize import Visualizations, class_visualizations
 
 
 def class_shards(names: tuple[str, ...], parts: int) -> list[tuple[str, ...]]:
@@ -42,7 +42,7 @@ def visualize(model: LoadedModel, model_cfg: ModelConfig, layer: str, cfg: Visua
               execution: ExecutionConfig, progress: bool = True, log=print) -> Visualizations:
     """Every audited class's visualizations, on the configured backend."""
     if execution.backend == "local":
-        return visualize_classes(model, cfg, progress=progress)
+        return class_visualizations(model, cfg, progress=progress)
     from audit.execution.ray_backend import visualize_on_ray
 
     names = tuple(cfg.classes or model.classes)

@@ -26,7 +26,7 @@ from audit.model.input_range import check_probe_predictions
 from audit.evidence.inclass import inclass_scores
 from audit.evidence.localize import auto_cutouts
 from audit.model.load import LoadedModel, file_sha256, forward_batch_size, load_model
-from audit.visualize.optimize import Visualizations, visualize_classes
+from audit.visualize.optimize import Visualizations, class_visualizations
 from audit.report.folder import check_replaceable, staged_folder
 from audit.inputs.probes import load_probes, probe_accuracy
 from audit.report.images import write_cutouts, write_images, write_paste_examples
@@ -48,8 +48,8 @@ def _visualize_raw(model: LoadedModel, v, names: list[str], count: int, timer: T
     if not count:
         return None
     with timer.stage("visualize raw"):
-        return visualize_classes(model, dataclasses.replace(v, restarts=count, classes=tuple(names)),
-                                 progress=progress, recipe=raw_recipe(model.input_shape))
+        return class_visualizations(model, dataclasses.replace(v, restarts=count, classes=tuple(names)),
+                                    progress=progress, recipe=raw_recipe(model.input_shape))
 
 
 def evidence_statement(checks: list[dict], cfg: Config) -> dict:

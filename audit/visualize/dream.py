@@ -7,8 +7,12 @@ or a class) responds to, at several scales.
   grid is shifted at random each step (jitter) so tile seams do not show. At most
   `tiles_per_call` tiles go through the model at once (sized from the memory budget); the
   gradients of the groups are summed, which is the gradient of the summed objective.
-* Smoothing: a total-variation penalty punishes pixels that differ too much from their
-  neighbours (the seed's regularizer); off when `smoothing` is 0.
+* One ascent: each step climbs the gradient `optimize.ascent_gradient` gives, the one the class
+  visualizations climb, with the tiles as the model's view of the image; only the update
+  differs (a step normalized by the gradient's spread, instead of Adam).
+* Smoothing: `smoothing` x the total variation of penalties.py (the class visualizations'
+  `total_variation`, in the same units) is subtracted from the objective summed over the
+  tiles; off when `smoothing` is 0.
 * Channel selection: `top_channels` picks the channels a guide image fires most, so a
   dream can emphasize one object instead of everything the layer knows.
 """
@@ -22,6 +26,9 @@ import numpy as np
 
 from audit.config.visualize import DreamSettings
 from audit.visualize.objectives import Objective
+from audit.visualize.optimize import ascent_gradient
+from audit.visualize import param
+from audit.visualize.penalties import Penalties
 
 
 @dataclass
@@ -41,58 +48,55 @@ def tile_count(size: tuple[int, int], tile: tuple[int, int]) -> int:
     return -(-size[0] // tile[0]) * -(-size[1] // tile[1])
 
 
-def _tiled_score(read, objective: Objective, img, tile: tuple[int, int], shift, lo=0, hi=None):
-    """Objective summed over the model-sized tiles lo..hi of a (shifted, padded) image."""
+def tile_view(tile: tuple[int, int]):
+    """The model's view of a DeepDream image: (pixels (1, H, W, ch), (shift, lo, hi)) -> tiles lo..hi
+    of the image rolled by `shift` and padded with grey to whole tiles."""
     import tensorflow as tf
 
     th, tw = tile
-    x = tf.roll(img[None], shift=shift, axis=[1, 2])
-    h, w = tf.shape(x)[1], tf.shape(x)[2]
-    ph, pw = (th - h % th) % th, (tw - w % tw) % tw
-    x = tf.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]], constant_values=0.5)
-    nh, nw = (h + ph) // th, (w + pw) // tw
-    c = x.shape[-1]
-    tiles = tf.reshape(tf.transpose(tf.reshape(x, [nh, th, nw, tw, c]), [0, 2, 1, 3, 4]), [-1, th, tw, c])
-    acts, logits = read(tiles if hi is None else tiles[lo:hi])
-    return tf.reduce_sum(objective(acts, logits))
+
+    def view(pixels, window):
+        shift, lo, hi = window
+        x = tf.roll(pixels, shift=shift, axis=[1, 2])
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        ph, pw = (th - h % th) % th, (tw - w % tw) % tw
+        x = tf.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]], constant_values=0.5)
+        nh, nw = (h + ph) // th, (w + pw) // tw
+        c = x.shape[-1]
+        tiles = tf.reshape(tf.transpose(tf.reshape(x, [nh, th, nw, tw, c]), [0, 2, 1, 3, 4]), [-1, th, tw, c])
+        return tiles[lo:hi]
+
+    return view
 
 
-def total_variation(img):
+def _step_function(read, objective: Objective, tile, settings: DreamSettings, tiles_per_call: int,
+                   image_shape: tuple[int, int, int]):
+    """One DeepDream step: the shared ascent gradient (optimize.ascent_gradient) of the objective
+    summed over the tiles, minus `smoothing` x the shared total variation (penalties.py) of the
+    whole image, then a normalized step on the pixels."""
     import tensorflow as tf
 
-    return tf.reduce_mean(tf.abs(img[1:] - img[:-1])) + tf.reduce_mean(tf.abs(img[:, 1:] - img[:, :-1]))
-
-
-def _step_function(read, objective: Objective, tile, settings: DreamSettings, tiles_per_call: int):
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def tile_gradient(img, shift, lo, hi):
-        with tf.GradientTape() as tape:
-            tape.watch(img)
-            score = _tiled_score(read, objective, img, tile, shift, lo, hi)
-        return tape.gradient(score, img), score
+    # what DeepDream changes: the pixels themselves, kept in [0, 1] (neither depends on the octave's size)
+    image = param.pixels(image_shape)
+    view = tile_view(tile)
+    # the penalty is the image's, not a tile's: the first group of tiles carries it, once per step
+    first, rest = (tf.function(ascent_gradient(read, objective, image.render, view, penalty), reduce_retracing=True)
+                   for penalty in (Penalties(settings.smoothing), Penalties()))
 
     @tf.function(reduce_retracing=True)
     def update(img, grad):
         # normalized, so the step size means the same at every layer and for every objective
         grad /= tf.math.reduce_std(grad) + 1e-8
-        if settings.smoothing:
-            # the smoothness push has its own scale: `smoothing` is its weight relative to the objective's
-            with tf.GradientTape() as tape:
-                tape.watch(img)
-                tv = total_variation(img)
-            smooth = tape.gradient(tv, img)
-            grad -= settings.smoothing * smooth / (tf.math.reduce_std(smooth) + 1e-8)
-        return tf.clip_by_value(img + settings.step_size * grad, 0.0, 1.0)
+        return image.project(img + settings.step_size * grad)
 
     def step(img, shift):
-        n = tile_count(tuple(img.shape[:2]), tile)
-        grad = score = None
+        n = tile_count(tuple(img.shape[1:3]), tile)
+        grad = None
         for lo in range(0, n, tiles_per_call):
-            g, sc = tile_gradient(img, shift, tf.constant(lo), tf.constant(min(lo + tiles_per_call, n)))
-            grad, score = (g, sc) if grad is None else (grad + g, score + sc)
-        return update(img, grad), score
+            window = (shift, tf.constant(lo), tf.constant(min(lo + tiles_per_call, n)))
+            g, _, _ = (rest if lo else first)(img, None, window)
+            grad = g if grad is None else grad + g
+        return update(img, grad)
 
     return step
 
@@ -101,12 +105,12 @@ def _score_function(read, objective: Objective, tile, tiles_per_call: int):
     """The objective over all tiles, without gradients, in groups of tiles_per_call."""
     import tensorflow as tf
 
-    group = tf.function(lambda img, shift, lo, hi: _tiled_score(read, objective, img, tile, shift, lo, hi),
-                        reduce_retracing=True)
+    view = tile_view(tile)
+    group = tf.function(lambda img, window: tf.reduce_sum(objective(*read(view(img, window)))), reduce_retracing=True)
 
     def score(img) -> float:
-        n, no_shift = tile_count(tuple(img.shape[:2]), tile), tf.constant([0, 0], tf.int32)
-        return float(sum(group(img, no_shift, tf.constant(lo), tf.constant(min(lo + tiles_per_call, n)))
+        n, no_shift = tile_count(tuple(img.shape[1:3]), tile), tf.constant([0, 0], tf.int32)
+        return float(sum(group(img, (no_shift, tf.constant(lo), tf.constant(min(lo + tiles_per_call, n))))
                          for lo in range(0, n, tiles_per_call)))
 
     return score
@@ -119,13 +123,13 @@ def dream(read, objective: Objective, image: np.ndarray, tile: tuple[int, int], 
     from tqdm import tqdm
 
     rng = np.random.default_rng([settings.seed, 11])
-    base = tf.constant(image, tf.float32)
+    base = tf.constant(image[None], tf.float32)
     sizes = octave_sizes(image.shape[:2], settings.octaves, settings.octave_scale)
     per_call = tiles_per_call or tile_count(image.shape[:2], tile)
-    step = _step_function(read, objective, tile, settings, per_call)
+    step = _step_function(read, objective, tile, settings, per_call, image.shape)
     score = _score_function(read, objective, tile, per_call)
     result = DreamResult(image=image, sizes=sizes)
-    detail = tf.zeros(sizes[0] + (image.shape[2],), tf.float32)
+    detail = tf.zeros((1,) + sizes[0] + (image.shape[2],), tf.float32)
     bar = tqdm(total=settings.steps * len(sizes), desc="dream", unit="step", leave=False,
                disable=not progress or not sys.stderr.isatty())
     for size in sizes:
@@ -136,12 +140,12 @@ def dream(read, objective: Objective, image: np.ndarray, tile: tuple[int, int], 
         for _ in range(settings.steps):
             j = settings.jitter
             shift = tf.constant(rng.integers(-j, j + 1, size=2) if j else [0, 0], tf.int32)
-            img, _ = step(img, shift)
+            img = step(img, shift)
             bar.update(1)
         result.objective_end.append(score(img))
         detail = img - scaled
     bar.close()
-    result.image = img.numpy()
+    result.image = img[0].numpy()
     return result
 
 

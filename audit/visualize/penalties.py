@@ -1,4 +1,6 @@
-"""Penalties subtracted from the class objective, in units that do not depend on resolution.
+"""Penalties subtracted from the objective, in units that do not depend on resolution: the one
+definition of total variation, used by the class visualizations (`visualize.total_variation`)
+and by DeepDream (`dream.smoothing`) alike.
 
 The class logit of an object does not change much when the same picture is shown at 64 or
 224 px, so a penalty's weight can only mean the same at every size if the penalty does not
@@ -33,7 +35,8 @@ def total_variation(pixels):
     """(N,) resolution-independent total variation: sum |dx| / H + sum |dy| / W, mean over channels."""
     import tensorflow as tf
 
-    h, w, c = pixels.shape[1:]
+    # the sizes from the tensor, not its static shape: DeepDream's octaves trace one function for many sizes
+    h, w, c = tf.unstack(tf.cast(tf.shape(pixels)[1:], pixels.dtype))
     dx = tf.reduce_sum(tf.abs(pixels[:, :, 1:] - pixels[:, :, :-1]), axis=[1, 2, 3]) / h
     dy = tf.reduce_sum(tf.abs(pixels[:, 1:] - pixels[:, :-1]), axis=[1, 2, 3]) / w
     return (dx + dy) / c

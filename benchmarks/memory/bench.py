@@ -70,7 +70,7 @@ def child_model(_args) -> dict:
 
 def child_step_ms(_args) -> dict:
     from audit.config import VisualizeConfig
-    from audit.visualize.optimize import visualize_classes
+    from audit.visualize.optimize import class_visualizations
 
     model = _load()
     times = {}
@@ -79,7 +79,7 @@ def child_step_ms(_args) -> dict:
                               learning_rate=0.05, seed=0, jitter=0, total_variation=0.0, memory_budget_mb=2048,
                               stop_probability=None)
         t = time.perf_counter()
-        visualize_classes(model, cfg, progress=False)
+        class_visualizations(model, cfg, progress=False)
         times[steps] = time.perf_counter() - t
     images = 8
     return {"images": images, "ms_per_image_step": 1000 * (times[48] - times[16]) / (32 * images),

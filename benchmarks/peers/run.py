@@ -80,7 +80,7 @@ def child_engine(setting: str, targets: list[int], steps: int, out: Path) -> Non
     """The engine on the same classes, in the format peer.py writes (uint8 snapshots + timing)."""
     import tensorflow as tf
 
-    from audit.visualize.optimize import visualize_classes
+    from audit.visualize.optimize import class_visualizations
 
     rec = recognizability()
     tf.config.experimental.enable_op_determinism()
@@ -97,7 +97,7 @@ def child_engine(setting: str, targets: list[int], steps: int, out: Path) -> Non
 
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    visualize_classes(model, cfg, progress=False, on_sync=on_sync)
+    class_visualizations(model, cfg, progress=False, on_sync=on_sync)
     seconds = time.perf_counter() - start
     laps = []  # per image-step, between syncs of the same chunk; a chunk's first sync includes tracing
     for (t0, d0, _), (t1, d1, n) in zip(stamps, stamps[1:]):

@@ -84,14 +84,14 @@ def visualize_config(overrides: dict, classes: list[str], steps: int, restarts: 
 
 def code_version() -> str:
     h = hashlib.sha256()
-    for f in sorted([*(ROOT / "audit" / "visualize").glob("*.py"), ROOT / "audit" / "optimize.py"]):
+    for f in sorted((ROOT / "audit" / "visualize").glob("*.py")):  # the loop (optimize.py) lives there since the move
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
 def make_images(model, cfg, key: str) -> dict:
     """Images of every class at the snapshot steps and at the end, cached by `key`."""
-    from audit.visualize.optimize import visualize_classes
+    from audit.visualize.optimize import class_visualizations
 
     file = CACHE / f"{key}.npz"
     if file.exists():
@@ -105,7 +105,7 @@ def make_images(model, cfg, key: str) -> dict:
             arr[jobs] = images
 
     start = time.perf_counter()
-    vis = visualize_classes(model, cfg, progress=True, on_sync=on_sync)
+    vis = class_visualizations(model, cfg, progress=True, on_sync=on_sync)
     seconds = time.perf_counter() - start
     out = {f"step{s}": a.reshape(vis.images.shape) for s, a in snaps.items()}
     out[f"step{cfg.steps}"] = vis.images
@@ -195,12 +195,12 @@ def timing(model, cfg, steps: int = 32, images: int = 8) -> float:
     """ms per image-step of `images` images (one compiled run after a warm-up), so settings compare
     on the same footing even when the long runs shared the machine differently. With
     cfg.classes None (the demo): its classes x restarts, as in `make demo`."""
-    from audit.visualize.optimize import visualize_classes
+    from audit.visualize.optimize import class_visualizations
 
     small = dataclasses.replace(cfg, classes=cfg.classes[:images] if cfg.classes else None, steps=16)
-    visualize_classes(model, small, progress=False)  # traces the loop
+    class_visualizations(model, small, progress=False)  # traces the loop
     start = time.perf_counter()
-    visualize_classes(model, dataclasses.replace(small, steps=steps), progress=False)
+    class_visualizations(model, dataclasses.replace(small, steps=steps), progress=False)
     return 1000 * (time.perf_counter() - start) / (steps * images)
 
 

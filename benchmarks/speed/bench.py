@@ -145,7 +145,8 @@ def child_engine(args) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from audit import optimize
+    from audit.visualize import optimize
+    from audit.visualize.objectives import target_logit
 
     variant = args.variant
     if variant == "threads-2-1":  # must precede any TensorFlow op
@@ -162,8 +163,10 @@ def child_engine(args) -> dict:
     from audit.visualize.recipe import from_config
 
     recipe = from_config(cfg, model.input_shape)  # pixels, no transforms: the raw mode's parameters are pixels
-    run = optimize._step_function(model, recipe, cfg.learning_rate, cfg.stop_probability)
-    vis = optimize.visualize_classes(model, _config(model, 2), progress=False)  # warms the runtime
+    gradient = optimize.ascent_gradient(optimize.model_reader(model, ()), target_logit(), recipe.param.render,
+                                        recipe.transforms, recipe.penalties)
+    run = optimize.adam_steps(gradient, recipe.param.project, cfg.learning_rate, cfg.stop_probability)
+    vis = optimize.class_visualizations(model, _config(model, 2), progress=False)  # warms the runtime
     pixels = tf.constant(vis.images.reshape((-1,) + model.input_shape))
     targets = tf.constant(np.repeat(vis.class_indices, vis.images.shape[1]))
     state = [pixels, tf.zeros_like(pixels), tf.zeros_like(pixels)]
@@ -189,7 +192,7 @@ def child_engine(args) -> dict:
                    gflops=both * n_images / (ms / 1000) / 1e9)
         if not args.quick:  # 224 models: capped at 64 steps to keep the run short
             limit = 256 if args.model == "demo" else 64
-            conv = optimize.visualize_classes(model, _config(model, limit, stop=STOP), progress=False)
+            conv = optimize.class_visualizations(model, _config(model, limit, stop=STOP), progress=False)
             out["convergence"] = _convergence(conv, limit)
     out["peak_rss_mib"] = peak_rss_mib()
     return out

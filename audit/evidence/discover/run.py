@@ -12,7 +12,7 @@ from audit.evidence import localize, stats
 from audit.evidence.causal import CausalScores, causal_scores, log_probs, paste
 from audit.evidence.discover import regions
 from audit.evidence.discover.contributions import class_contributions, mean_gradient
-from audit.evidence.discover.maximize import pattern_model
+from audit.evidence.discover.maximize import pattern_scorer
 from audit.evidence.discover.patterns import decompose
 from audit.config.discover import DiscoverConfig
 from audit.config.gate import CausalLevel
@@ -64,16 +64,16 @@ def discover_class(model: LoadedModel, images: np.ndarray, class_index: int, cfg
 def pixel_gradients(model: LoadedModel, gradient: np.ndarray, component: np.ndarray, images: np.ndarray,
                     batch: int) -> np.ndarray:
     """(n, H, W): |d pattern score / d pixel|, summed over colour channels, of each image."""
-    scored = pattern_model(model, [gradient], [component])
-    return localize.pixel_gradients(lambda x: scored.forward(x)[1][:, 0], images, batch)
+    scores = pattern_scorer([gradient], [component])
+    return localize.pixel_gradients(lambda x: scores(model.forward(x)[0])[:, 0], images, batch)
 
 
 def pattern_scores(model: LoadedModel, patterns: list[Discovery], images: np.ndarray, batch: int) -> np.ndarray:
     """(n, P): each pattern's score (its part of its class's logit) on each image, forward only."""
     import tensorflow as tf
 
-    scored = pattern_model(model, [d.gradient for d in patterns], [d.component for d in patterns])
-    return np.concatenate([scored.forward(tf.constant(images[i:i + batch], tf.float32))[1].numpy()
+    scores = pattern_scorer([d.gradient for d in patterns], [d.component for d in patterns])
+    return np.concatenate([scores(model.forward(tf.constant(images[i:i + batch], tf.float32))[0]).numpy()
                            for i in range(0, len(images), batch)])
 
 
