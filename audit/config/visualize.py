@@ -57,7 +57,7 @@ class DreamSettings:
     octave_scale: float = 1.4
     steps: int = 32          # per octave
     step_size: float = 0.02  # in [0, 1] pixel units, after gradient normalization
-    smoothing: float = 0.0   # weight of the total-variation descent relative to the objective's ascent
+    smoothing: float = 0.0   # weight of penalties.total_variation subtracted from the objective (its units)
     jitter: int = 8          # random shift of the tile grid, pixels
     seed: int = 0
     memory_budget_mb: int = 2048  # bounds how many tiles go through the model per call
