@@ -1,6 +1,7 @@
 """Command line: `audit run CONFIG`, `audit demo`, `audit validate CONFIG`, `audit diff A B`,
-`audit dream [CONFIG] [flags]`, `audit discover [CONFIG] [flags]`, `audit concept from-pattern`. A thin layer over the Python API (audit/api.py): it parses flags,
-prints, and maps outcomes to exit codes.
+`audit dream [CONFIG] [flags]`, `audit discover [CONFIG] [flags]`, `audit concept from-pattern`,
+`audit init MODEL`. A thin layer over the Python API (audit/api.py): it parses flags, prints, and
+maps outcomes to exit codes. Each sub-command has its parser (`_add_*`) and its handler (`_cmd_*`).
 
 Exit codes: 0 pass (or warn), 1 gate failed, 2 bad config or input, 3 internal error.
 """
@@ -47,7 +48,6 @@ def _quiet_tensorflow() -> None:
 
 def _cmd_validate(args) -> int:
     from audit.config.load import load_config
-
     from audit.inputs.folders import check_folders
 
     cfg = load_config(args.config)
@@ -65,9 +65,10 @@ def _cmd_validate(args) -> int:
 
 def _cmd_run(args) -> int:
     from audit.api import load_config
+    from audit.config.execution import with_execution_flags
 
     cfg = load_config(args.config)  # validate before paying for TensorFlow's import
-    return _run_and_print(_with_execution_flags(cfg, args), args)
+    return _run_and_print(with_execution_flags(cfg, args), args)
 
 
 def _cmd_demo(args) -> int:
@@ -90,7 +91,6 @@ def _cmd_demo(args) -> int:
 def _run_and_print(cfg, args) -> int:
     """`audit run` and `audit demo`: the API does the work; this prints for a terminal and for CI."""
     from audit.report.folder import check_replaceable
-
     from audit.report import ci
     from audit.api import run
 
@@ -124,62 +124,19 @@ def _convenience(what: str, action):
         return None
 
 
-def _print_lines(lines: list[str]) -> None:
+def _print_lines(lines) -> None:
     for line in lines:
         print(line)
 
 
 def _print_summary(result: dict, out: Path, audit, quiet: bool) -> None:
-    from audit.report.decisive import decisive_text
+    from audit.report.console import summary_lines
 
-    s = result["summary"]
-    print(_one_line(f"{result['verdict'].upper()}: {s['fail']} fail, {s['warn']} warn, {s['pass']} pass, "
-                    f"{s['allowed']} allowed" +
-                    (f" ({'; '.join(result['verdict_reasons'])})" if result["verdict_reasons"] else "")))
-    if not quiet:
-        for f in result["findings"][:10]:
-            print(_one_line(f"  {f['level']}: concept '{f['concept']}' in class '{f['class_name']}' "
-                            f"({decisive_text(f)})"))
-        evidence = result.get("evidence") or {"mode": "causal"}
-        if evidence["mode"] != "causal":
-            print(_one_line(f"evidence: {evidence['statement']}"))
-        sanity = ((result.get("concepts") or {}).get("probes") or {}).get("sanity")
-        if sanity:  # a model near chance on its own labelled probes: said on the console, not only in the report
-            print(_one_line(f"probes: {sanity}"))
-        budget = result["visualization"].get("budget") or {}
-        if budget.get("preview_steps"):  # some classes were only previewed: said, not hidden
-            print(_one_line(f"visualizations: {budget['statement']}"))
-        base = result["baseline"]
-        if base["state"] == "compared":
-            print(_one_line(f"baseline: {base['path']} (model {base['model_name']}, verdict {base['verdict']}): "
-                            f"{len(base['new_findings'])} new finding(s), {len(base['regressions'])} regression(s), "
-                            f"{base['checks_compared']} checks compared"))
-            for change in [*base["new_findings"], *base["regressions"]]:
-                print(_one_line(f"  {change['message']}"))
-        elif base["state"] != "none":
-            print(_one_line(f"baseline {base['state']}: {base['reason']}"))
-    history_note = (f"  (history: {audit.history})" if audit.history else
-                    f"  (history not updated: {audit.history_error})" if audit.history_error else "")
-    print(_one_line(f"report: {out / 'index.html'}{history_note}"))
-
-
-def _with_execution_flags(cfg, args):
-    """--backend/--address/--workers override the config's `execution:` section (same results, so
-    the same config can run locally or on a cluster)."""
-    import dataclasses
-
-    from audit.config.execution import parse_execution
-
-    flags = {"backend": args.backend, "address": args.address, "workers": args.workers}
-    if all(v is None for v in flags.values()):
-        return cfg
-    merged = {**dataclasses.asdict(cfg.execution), **{k: v for k, v in flags.items() if v is not None}}
-    return dataclasses.replace(cfg, execution=parse_execution(merged, "command line"))
+    _print_lines(_one_line(line) for line in summary_lines(result, quiet, out, audit.history, audit.history_error))
 
 
 def _cmd_dream(args) -> int:
     from audit.config.dream import dream_config_from_flags, load_dream_config
-
     from audit.report.folder import check_replaceable
 
     cfg = load_dream_config(args.config) if args.config else dream_config_from_flags(args, Path.cwd())
@@ -227,13 +184,13 @@ def _cmd_diff(args) -> int:
 
 def _cmd_discover(args) -> int:
     from audit.flows.discover import from_config, from_flags
-
     from audit.report.folder import check_replaceable
 
     cfg = from_config(args.config, args.out) if args.config else from_flags(args, Path.cwd())
     check_replaceable(cfg.report.out)  # before TensorFlow's import
     _quiet_tensorflow()
     from audit.flows.discover import run_discover_command
+    from audit.report.console import discovery_lines
 
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
@@ -241,12 +198,7 @@ def _cmd_discover(args) -> int:
     except UserError as exc:
         source = str(args.config) if args.config else "audit discover"
         raise UserError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
-    found = result["discovered"]
-    above = [e for e in found if e["level"] != "review"]
-    print(_one_line(f"discovered {len(found)} pattern(s), {len(above)} above review"))
-    if not args.quiet:
-        for e in found[:10]:
-            print(_one_line(f"  {e['level']}: class '{e['class_name']}' pattern {e['pattern']}: {e['summary']}"))
+    _print_lines(_one_line(line) for line in discovery_lines(result, args.quiet))
     print(_one_line(f"report: {out / 'index.html'}"))
     return result["exit_code"]
 
@@ -258,12 +210,6 @@ def _cmd_concept(args) -> int:
     print(_one_line(f"wrote {written['examples']} examples and {written['cutouts']} cutouts to {args.out}"))
     print(_one_line(f"add to concepts.bank: {written['yaml']}"))
     return 0
-
-
-def _history_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--history", type=Path, metavar="DIR",
-                        help="also add this run to DIR/history.json and DIR/index.html (off by default)")
-    parser.add_argument("--no-history", action="store_true", help="ignore --history (the default: no history)")
 
 
 def _cmd_init(args) -> int:
@@ -278,58 +224,54 @@ def _cmd_init(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="audit", description="Find spurious concepts in Keras image classifiers.")
-    parser.add_argument("--version", action="version", version=f"audit {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    """`audit run` and `audit demo`: how much is printed, and the run history."""
+    parser.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--history", type=Path, metavar="DIR",
+                        help="also add this run to DIR/history.json and DIR/index.html (off by default)")
+    parser.add_argument("--no-history", action="store_true", help="ignore --history (the default: no history)")
+
+
+def _add_run(sub) -> None:
+    from audit.config.execution import add_execution_flags
+
     run = sub.add_parser("run", help="visualize every class, score concepts, gate, write the report")
     run.add_argument("config", type=Path)
     run.add_argument("--out", type=Path, help="report folder (default: report.out from the config)")
     run.add_argument("--baseline", type=Path, help="audit.json of the last released model (overrides gate.baseline)")
-    run.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _history_flags(run)
-    run.add_argument("--backend", choices=("local", "ray"), help="where class visualization runs (overrides "
-                     "execution.backend)")
-    run.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start Ray on this machine)")
-    run.add_argument("--workers", type=int, help="Ray workers (actors), each loading the model once")
+    _output_flags(run)
+    add_execution_flags(run)
     run.set_defaults(func=_cmd_run)
+
+
+def _add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="audit the embedded demo model (no config needed); it fails the gate",
                           description="Runs the packaged demo config: the shortcut model fails the gate (exit 1).")
     demo.add_argument("--control", action="store_true", help="audit the control model instead (it passes)")
     demo.add_argument("--out", type=Path, help="report folder (default: audit-demo/demo or audit-demo/demo_control)")
-    demo.add_argument("--quiet", action="store_true", help="print only the verdict and the report path")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _history_flags(demo)
+    _output_flags(demo)
     demo.set_defaults(func=_cmd_demo)
+
+
+def _add_dream(sub) -> None:
+    from audit.config.dream import add_dream_flags
+
     dream = sub.add_parser("dream", help="DeepDream: amplify what a layer, channels or a class see in an image",
                            description="Give a CONFIG with a `dream:` section, or flags that build one.")
-    dream.add_argument("config", type=Path, nargs="?")
-    dream.add_argument("--model", type=Path, help="a .keras/.h5 file or SavedModel folder")
-    dream.add_argument("--input-range", help="pixel range the model expects, e.g. 0,255 (default 0,1)")
-    dream.add_argument("--preprocessing", help="a keras.applications preprocessing name instead of --input-range")
-    dream.add_argument("--classes-file", type=Path, help="class names, one per line (for --class NAME)")
-    dream.add_argument("--trust-code", action="store_true", help="let Keras run code stored in the model file")
-    dream.add_argument("--input", type=Path, help="image to dream on (default: random noise)")
-    dream.add_argument("--layer", help="layer to dream (its mean activation, or --channels/--neuron of it)")
-    dream.add_argument("--channels", help="comma-separated channel numbers of --layer")
-    dream.add_argument("--neuron", type=int, help="one channel of --layer, at the centre of the feature map")
-    dream.add_argument("--class", dest="class_name", help="a class name or index whose logit to dream")
-    dream.add_argument("--guide", type=Path, help="guide image: dream only the --top-k channels of --layer it fires")
-    dream.add_argument("--top-k", type=int, default=8)
-    dream.add_argument("--size", help="height,width of the dream (resizes the input; default its own size)")
-    dream.add_argument("--by", choices=("mean", "max"), default="mean", help="rank guide channels by mean or max")
-    for flag, kind in (("--octaves", int), ("--octave-scale", float), ("--steps", int), ("--step-size", float),
-                       ("--smoothing", float), ("--jitter", int), ("--seed", int)):
-        dream.add_argument(flag, type=kind)
-    dream.add_argument("--out", type=Path, help="report folder")
-    dream.add_argument("--quiet", action="store_true")
+    add_dream_flags(dream)
     dream.set_defaults(func=_cmd_dream)
+
+
+def _add_diff(sub) -> None:
     diff = sub.add_parser("diff", help="compare two audits: new and resolved findings, score changes")
     diff.add_argument("baseline", type=Path, help="audit.json of the earlier (released) model")
     diff.add_argument("candidate", type=Path, help="audit.json of the new model")
     diff.add_argument("--out", type=Path, help="write diff.md and diff.html here (default: Markdown to stdout)")
     diff.set_defaults(func=_cmd_diff)
+
+
+def _add_init(sub) -> None:
     init = sub.add_parser("init", help="write a starter config for a model")
     init.add_argument("model", type=Path, help="a .keras or .h5 model file")
     init.add_argument("--probes", type=Path, help="a folder of probe images (one sub-folder per class, or flat)")
@@ -337,28 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
                       "(the probe sub-folders may then be any of them)")
     init.add_argument("--out", type=Path, default=Path("audit.yaml"), help="config to write (default audit.yaml)")
     init.set_defaults(func=_cmd_init)
+
+
+def _add_discover(sub) -> None:
+    from audit.config.discover import add_discover_flags
+
     disc = sub.add_parser("discover", help="find what drives each class on its own probe images, without a "
                           "concept list, and test each pattern by pasting it into other classes' images",
                           description="Give a CONFIG (its model, visualize and discover sections), or --model and "
                           "--probes (one sub-folder per class).")
-    disc.add_argument("config", type=Path, nargs="?")
-    disc.add_argument("--model", type=Path, help="a .keras/.h5 file or SavedModel folder")
-    disc.add_argument("--probes", type=Path, help="probe images, one sub-folder per class (a validation sample)")
-    disc.add_argument("--classes-file", type=Path, help="class names, one per line, in output order")
-    disc.add_argument("--input-range", help="pixel range the model expects, e.g. 0,255 (default: read from the model)")
-    disc.add_argument("--preprocessing", help="a keras.applications preprocessing name instead of --input-range")
-    disc.add_argument("--trust-code", action="store_true", help="let Keras run code stored in the model file")
-    disc.add_argument("--negatives", type=Path, help="unrelated images for the control pastes (default: the other "
-                      "classes' probes)")
-    disc.add_argument("--classes", help="comma-separated class names to examine (default: every probe sub-folder)")
-    disc.add_argument("--patterns", type=int, help="patterns per class (default 3)")
-    disc.add_argument("--steps", type=int, help="visualization steps per pattern (default 128)")
-    disc.add_argument("--seed", type=int)
-    disc.add_argument("--no-visualize", action="store_true", help="no picture of each pattern")
-    disc.add_argument("--out", type=Path, help="report folder (default: reports/discovery, or report.out + "
-                      "'-discovery' with a CONFIG)")
-    disc.add_argument("--quiet", action="store_true")
+    add_discover_flags(disc)
     disc.set_defaults(func=_cmd_discover)
+
+
+def _add_concept(sub) -> None:
     concept = sub.add_parser("concept", help="concept folders: `concept from-pattern` promotes a discovered pattern")
     concept_sub = concept.add_subparsers(dest="concept_command", required=True)
     promote = concept_sub.add_parser("from-pattern", help="write a concept folder (examples, cutouts) from a "
@@ -369,9 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("name", metavar="NAME", help="the concept's name")
     promote.add_argument("--out", type=Path, required=True, help="the concept folder to write, e.g. concepts/NAME")
     promote.set_defaults(func=_cmd_concept)
+
+
+def _add_validate(sub) -> None:
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config", type=Path)
     validate.set_defaults(func=_cmd_validate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audit", description="Find spurious concepts in Keras image classifiers.")
+    parser.add_argument("--version", action="version", version=f"audit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_demo, _add_dream, _add_diff, _add_init, _add_discover, _add_concept, _add_validate):
+        add(sub)  # in this order in `audit --help`
     return parser
 
 

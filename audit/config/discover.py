@@ -60,3 +60,26 @@ def parse_discover(top) -> DiscoverConfig | None:
 def _level(sec, name: str, default: CausalLevel) -> CausalLevel | None:
     """Off unless given; `min_shift` must be a number here (null takes the default)."""
     return parse_causal_level(sec.section(name), default, shift_may_be_null=False) if sec.has(name) else None
+
+
+def add_discover_flags(parser) -> None:
+    """The flags of `audit discover` that build a run config without a file (read by
+    audit/flows/discover.py's from_flags into the same sections, through the same validation)."""
+    parser.add_argument("config", type=Path, nargs="?")
+    parser.add_argument("--model", type=Path, help="a .keras/.h5 file or SavedModel folder")
+    parser.add_argument("--probes", type=Path, help="probe images, one sub-folder per class (a validation sample)")
+    parser.add_argument("--classes-file", type=Path, help="class names, one per line, in output order")
+    parser.add_argument("--input-range", help="pixel range the model expects, e.g. 0,255 (default: read from the "
+                        "model)")
+    parser.add_argument("--preprocessing", help="a keras.applications preprocessing name instead of --input-range")
+    parser.add_argument("--trust-code", action="store_true", help="let Keras run code stored in the model file")
+    parser.add_argument("--negatives", type=Path, help="unrelated images for the control pastes (default: the other "
+                        "classes' probes)")
+    parser.add_argument("--classes", help="comma-separated class names to examine (default: every probe sub-folder)")
+    parser.add_argument("--patterns", type=int, help="patterns per class (default 3)")
+    parser.add_argument("--steps", type=int, help="visualization steps per pattern (default 128)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--no-visualize", action="store_true", help="no picture of each pattern")
+    parser.add_argument("--out", type=Path, help="report folder (default: reports/discovery, or report.out + "
+                        "'-discovery' with a CONFIG)")
+    parser.add_argument("--quiet", action="store_true")

@@ -142,6 +142,30 @@ def load_dream_config(path: str | Path) -> DreamConfig:
     return parse_dream_config(file, data, text)
 
 
+def add_dream_flags(parser) -> None:
+    """The flags of `audit dream` that build a config (read by dream_config_from_flags below)."""
+    parser.add_argument("config", type=Path, nargs="?")
+    parser.add_argument("--model", type=Path, help="a .keras/.h5 file or SavedModel folder")
+    parser.add_argument("--input-range", help="pixel range the model expects, e.g. 0,255 (default 0,1)")
+    parser.add_argument("--preprocessing", help="a keras.applications preprocessing name instead of --input-range")
+    parser.add_argument("--classes-file", type=Path, help="class names, one per line (for --class NAME)")
+    parser.add_argument("--trust-code", action="store_true", help="let Keras run code stored in the model file")
+    parser.add_argument("--input", type=Path, help="image to dream on (default: random noise)")
+    parser.add_argument("--layer", help="layer to dream (its mean activation, or --channels/--neuron of it)")
+    parser.add_argument("--channels", help="comma-separated channel numbers of --layer")
+    parser.add_argument("--neuron", type=int, help="one channel of --layer, at the centre of the feature map")
+    parser.add_argument("--class", dest="class_name", help="a class name or index whose logit to dream")
+    parser.add_argument("--guide", type=Path, help="guide image: dream only the --top-k channels of --layer it fires")
+    parser.add_argument("--top-k", type=int, default=8)
+    parser.add_argument("--size", help="height,width of the dream (resizes the input; default its own size)")
+    parser.add_argument("--by", choices=("mean", "max"), default="mean", help="rank guide channels by mean or max")
+    for flag, kind in (("--octaves", int), ("--octave-scale", float), ("--steps", int), ("--step-size", float),
+                       ("--smoothing", float), ("--jitter", int), ("--seed", int)):
+        parser.add_argument(flag, type=kind)
+    parser.add_argument("--out", type=Path, help="report folder")
+    parser.add_argument("--quiet", action="store_true")
+
+
 def dream_config_from_flags(args, cwd: Path) -> DreamConfig:
     """Build the config a user would have written from `audit dream` flags."""
     if not args.model:

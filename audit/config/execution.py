@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from audit.errors import UserError
@@ -47,3 +48,21 @@ def parse_execution(data, where: str) -> ExecutionConfig:
             raise UserError(f"{where}: execution.backend: Ray is not installed; "
                             "install it (`pip install ray`) or use `backend: local`") from None
     return ExecutionConfig(backend=backend, address=address, **out)
+
+
+def add_execution_flags(parser) -> None:
+    """`audit run --backend/--address/--workers`: the `execution:` section from the command line."""
+    parser.add_argument("--backend", choices=BACKENDS, help="where class visualization runs (overrides "
+                        "execution.backend)")
+    parser.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start Ray on this machine)")
+    parser.add_argument("--workers", type=int, help="Ray workers (actors), each loading the model once")
+
+
+def with_execution_flags(cfg, args):
+    """`cfg` (a Config) with the flags of add_execution_flags over its `execution:` section (same
+    results, so the same config can run locally or on a cluster)."""
+    flags = {"backend": args.backend, "address": args.address, "workers": args.workers}
+    if all(v is None for v in flags.values()):
+        return cfg
+    merged = {**dataclasses.asdict(cfg.execution), **{k: v for k, v in flags.items() if v is not None}}
+    return dataclasses.replace(cfg, execution=parse_execution(merged, "command line"))

@@ -57,71 +57,90 @@ def starter_config(model_path: Path, out: Path, probes: Path | None, classes_fil
     keras_model = load_keras(ModelConfig(model_path, None, None, None, None, False))
     n_out = int(keras_model.outputs[0].shape[-1])
     found = {"outputs": n_out, "classes_from": "output count", "range_from": None}
-    classes = [str(i) for i in range(n_out)]
     subdirs = [] if probes is None else sorted(
         p.name for p in Path(probes).iterdir() if p.is_dir() and not p.name.startswith("."))
-    if classes_file is not None:
-        classes, found["classes_from"] = _read_names(classes_file, n_out), str(classes_file)
-        unknown = [d for d in subdirs if folder_class(d, tuple(classes)) is None]
-        if unknown:
-            raise UserError(f"--probes: sub-folder {unknown[0]!r} of {probes} is not a class in {classes_file}; name "
-                            "each sub-folder after one of the model's classes, or by its class index")
-    elif subdirs and len(subdirs) == n_out:
-        classes, found["classes_from"] = subdirs, f"the {n_out} sub-folders of {probes}, sorted"
-    elif subdirs:
-        raise UserError(f"--probes: {probes} has {len(subdirs)} class sub-folders but the model has {n_out} "
-                        "outputs; pass --classes-file with the model's class names (the sub-folders may then be "
-                        "any of them), or give one sub-folder per class, or a flat folder of images")
+    classes, found["classes_from"] = _classes(n_out, probes, subdirs, classes_file)
     rng = range_from_layers(keras_model)
     base = out.parent.resolve()
     lines = ["# Starter config written by `audit init`: run `audit validate` and `audit run` on it, then",
              "# replace the demo concept with your own (see the commented entry at the bottom).",
              "model:", f"  path: {_yaml_str(_rel(model_path.resolve(), base))}"]
-    if classes_file is not None:
-        lines.append(f"  classes_file: {_yaml_str(_rel(Path(classes_file).resolve(), base))}  # {n_out} names, "
-                     "one per line in output order")
-    elif len(classes) <= INLINE_CLASSES:
-        lines.append(f"  classes: [{', '.join(_yaml_str(c) for c in classes)}]  # from {found['classes_from']}")
-        if classes_file is None and subdirs:  # named after sorted folders: the order is a guess
-            lines.append("  # ^ CHECK: the order of the model's outputs (image_dataset_from_directory sorts folder "
-                         "names); `audit run` stops if the labelled probes say otherwise")
-    else:
-        classes_file = out.with_name(out.stem + "_classes.txt")
-        if classes_file.exists():
-            raise UserError(f"audit init: {classes_file} exists; choose another --out (nothing is overwritten)")
-        found["classes_file"] = classes_file
-        lines.append(f"  classes_file: {_yaml_str(classes_file.name)}  # one name per line, from "
-                     f"{found['classes_from']}: put your class names there")
+    lines += _class_lines(classes, classes_file, bool(subdirs), out, base, found)
     if rng is not None:
         (lo, hi), layer = rng
         found["range_from"] = layer
         lines.append(f"  input_range: [{lo:g}, {hi:g}]  # read from the model's `{layer}` layer")
     else:
         lines.append("  input_range: [0, 1]  # CHECK: the pixel values your model was trained on ([0, 255]? [-1, 1]?)")
-    lines += ["visualize:", "  restarts: 8", "  steps: 128", "  seed: 0",
-              "concepts:",
-              f"  negatives: {_yaml_str(_rel(DEMO_CONCEPTS / '_random', base))}  # unrelated images, none showing "
-              "a concept: use ~100 of your own",
-              ]
+    lines += _concept_lines(probes, base) + [
+        "report:", f"  out: {_yaml_str('reports/' + out.stem)}", f"  title: {_yaml_str('Audit of ' + model_path.name)}", ""]
+    return "\n".join(lines), found
+
+
+def _classes(n_out: int, probes: Path | None, subdirs: list[str], classes_file: Path | None) -> tuple[list[str], str]:
+    """(class names, where they came from): --classes-file, else the probe sub-folders when there is one
+    per output, else the output indices."""
+    if classes_file is not None:
+        classes = _read_names(classes_file, n_out)
+        unknown = [d for d in subdirs if folder_class(d, tuple(classes)) is None]
+        if unknown:
+            raise UserError(f"--probes: sub-folder {unknown[0]!r} of {probes} is not a class in {classes_file}; name "
+                            "each sub-folder after one of the model's classes, or by its class index")
+        return classes, str(classes_file)
+    if subdirs and len(subdirs) == n_out:
+        return subdirs, f"the {n_out} sub-folders of {probes}, sorted"
+    if subdirs:
+        raise UserError(f"--probes: {probes} has {len(subdirs)} class sub-folders but the model has {n_out} "
+                        "outputs; pass --classes-file with the model's class names (the sub-folders may then be "
+                        "any of them), or give one sub-folder per class, or a flat folder of images")
+    return [str(i) for i in range(n_out)], "output count"
+
+
+def _class_lines(classes: list[str], classes_file: Path | None, from_folders: bool, out: Path, base: Path,
+                 found: dict) -> list[str]:
+    """The `classes_file:` or `classes:` line; past INLINE_CLASSES, a classes file to fill in (found["classes_file"])."""
+    n_out = found["outputs"]
+    if classes_file is not None:
+        return [f"  classes_file: {_yaml_str(_rel(Path(classes_file).resolve(), base))}  # {n_out} names, "
+                "one per line in output order"]
+    if len(classes) <= INLINE_CLASSES:
+        lines = [f"  classes: [{', '.join(_yaml_str(c) for c in classes)}]  # from {found['classes_from']}"]
+        if from_folders:  # named after sorted folders: the order is a guess
+            lines.append("  # ^ CHECK: the order of the model's outputs (image_dataset_from_directory sorts folder "
+                         "names); `audit run` stops if the labelled probes say otherwise")
+        return lines
+    classes_file = out.with_name(out.stem + "_classes.txt")
+    if classes_file.exists():
+        raise UserError(f"audit init: {classes_file} exists; choose another --out (nothing is overwritten)")
+    found["classes_file"] = classes_file
+    return [f"  classes_file: {_yaml_str(classes_file.name)}  # one name per line, from "
+            f"{found['classes_from']}: put your class names there"]
+
+
+def _concept_lines(probes: Path | None, base: Path) -> list[str]:
+    """visualize: and concepts: (the demo's watermark concept, so the file runs as written)."""
+    lines = ["visualize:", "  restarts: 8", "  steps: 128", "  seed: 0",
+             "concepts:",
+             f"  negatives: {_yaml_str(_rel(DEMO_CONCEPTS / '_random', base))}  # unrelated images, none showing "
+             "a concept: use ~100 of your own",
+             ]
     if probes is not None:
         lines.append(f"  probes: {_yaml_str(_rel(Path(probes).resolve(), base))}  # images the causal test pastes "
                      "concepts onto")
     else:
         lines.append("  # probes: val_images/   # a sample of your validation set (one sub-folder per class, or flat):")
         lines.append("  #                        # without probes the verdict rests on observational evidence only")
-    lines += ["  bank:",
-              f"    watermark: {{examples: {_yaml_str(_rel(DEMO_CONCEPTS / 'watermark', base))}, allowed_in: []}}"
-              "  # the demo's text watermark: a real check",
-              "    #   (on EfficientNet-Lite0 it raised text-bearing classes: street sign, shopping basket, website;",
-              "    #    list the classes where text belongs in allowed_in, or replace it with your own concepts)",
-              "    # arm:                          # a concept: a folder of images that show it (20+)",
-              "    #   examples: concepts/arm",
-              "    #   cutouts: concepts/arm_cutouts   # optional RGBA PNGs of the concept alone; without them",
-              "    #                                   # the audit cuts the concept out of the examples itself",
-              "    #   allowed_in: [person]          # classes where the concept belongs ([] = nowhere)",
-              "report:", f"  out: {_yaml_str('reports/' + out.stem)}",
-              f"  title: {_yaml_str('Audit of ' + model_path.name)}", ""]
-    return "\n".join(lines), found
+    return lines + [
+        "  bank:",
+        f"    watermark: {{examples: {_yaml_str(_rel(DEMO_CONCEPTS / 'watermark', base))}, allowed_in: []}}"
+        "  # the demo's text watermark: a real check",
+        "    #   (on EfficientNet-Lite0 it raised text-bearing classes: street sign, shopping basket, website;",
+        "    #    list the classes where text belongs in allowed_in, or replace it with your own concepts)",
+        "    # arm:                          # a concept: a folder of images that show it (20+)",
+        "    #   examples: concepts/arm",
+        "    #   cutouts: concepts/arm_cutouts   # optional RGBA PNGs of the concept alone; without them",
+        "    #                                   # the audit cuts the concept out of the examples itself",
+        "    #   allowed_in: [person]          # classes where the concept belongs ([] = nowhere)"]
 
 
 def write_starter(model_path: Path, out: Path, probes: Path | None, classes_file: Path | None = None) -> dict:
