@@ -106,3 +106,43 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 def test_validate_ok():
     proc = run_cli("validate", ROOT / "configs" / "demo.yaml")
     assert proc.returncode == 0 and "ok (6 classes, 3 concepts, 90 probes)" in proc.stdout
+
+
+BUILT_BY_MAKE = "run `make demo-imagenet` first (it converts the network and draws the demo data)"
+
+
+def _fresh_clone(tmp_path) -> Path:
+    """The parts of a checkout before `make demo-imagenet`: its Makefile and configs, no .cache/."""
+    import shutil
+
+    clone = tmp_path / "clone"
+    (clone / "configs").mkdir(parents=True)
+    shutil.copy(ROOT / "Makefile", clone / "Makefile")
+    for name in ("demo_imagenet.yaml", "dream_imagenet.yaml"):
+        shutil.copy(ROOT / "configs" / name, clone / "configs" / name)
+    return clone
+
+
+def test_a_missing_derived_asset_names_the_command_that_builds_it(tmp_path, demo_model_path):
+    clone = _fresh_clone(tmp_path)
+    # the real-network configs on a fresh clone: the converted network is not there yet
+    for command in ("run", "dream", "validate"):
+        name = "dream_imagenet.yaml" if command == "dream" else "demo_imagenet.yaml"
+        proc = run_cli(command, clone / "configs" / name)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert "model.path: ../.cache/imagenet/efficientnet_lite0.keras does not exist" in lines[0]
+        assert lines[0].endswith(BUILT_BY_MAKE), lines[0]
+    # a concept folder of the drawn demo data: the same step
+    path = write_config(clone / "configs" / "mine.yaml", demo_model_path, tmp_path / "out")
+    data = yaml.safe_load(path.read_text())
+    data["concepts"]["negatives"] = "../.cache/demo_imagenet_data/negatives"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(UserError, match="concepts.negatives: .* does not exist .*; " + BUILT_BY_MAKE.replace("(", r"\(")
+                       .replace(")", r"\)")):
+        load_config(path)
+    # the same folder names outside a checkout with that Makefile target are the user's own: the usual fix
+    (clone / "Makefile").write_text("demo:\n\ttrue\n")
+    with pytest.raises(UserError, match="fix the path; paths are relative to the config file") as err:
+        load_config(path)
+    assert "make" not in str(err.value)

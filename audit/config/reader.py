@@ -65,7 +65,7 @@ class Section:
         p = (self.file.parent / raw).resolve()
         if not p.exists():
             self.fail(self.key(name), f"{raw} does not exist (resolved to {p})",
-                      "fix the path; paths are relative to the config file")
+                      build_command(p) or "fix the path; paths are relative to the config file")
         if must == "dir" and not p.is_dir():
             self.fail(self.key(name), f"{raw} is not a folder (resolved to {p})",
                       "point it at a folder of example images")
@@ -86,6 +86,39 @@ class Section:
                 close = difflib.get_close_matches(str(name), [k for k in self.used], n=1)
                 hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(sorted(self.used))}"
                 self.fail(self.key(str(name)), "unknown key", hint)
+
+
+# Folders of a checkout that a command builds (converted networks, drawn demo data): a path into one
+# that does not exist yet is not a typo but a step not taken, so the error names the step.
+DERIVED_ASSETS = (  # (folder under the checkout, make target, what it does)
+    (".cache/imagenet", "demo-imagenet", "it converts the network and draws the demo data"),
+    (".cache/demo_imagenet_data", "demo-imagenet", "it converts the network and draws the demo data"),
+    (".cache/models", "imagenet-models", "it converts the ImageNet networks"),
+)
+MAX_MAKEFILE_BYTES = 1 << 20
+
+
+def build_command(path: Path) -> str | None:
+    """The fix for a missing `path` that lies in a derived-asset folder of a checkout whose Makefile has
+    the target that builds it: run `make TARGET` first. None otherwise (a user's own `.cache/` is not ours)."""
+    parts = path.parts
+    for folder, target, what in DERIVED_ASSETS:
+        sub = Path(folder).parts
+        for i in range(1, len(parts) - len(sub) + 1):
+            if parts[i:i + len(sub)] == sub and _makefile_has(Path(*parts[:i]) / "Makefile", target):
+                return f"run `make {target}` first ({what})"
+    return None
+
+
+def _makefile_has(makefile: Path, target: str) -> bool:
+    if not makefile.is_file():  # not a FIFO or device either: reading one would hang
+        return False
+    try:
+        with open(makefile, "rb") as fh:
+            text = fh.read(MAX_MAKEFILE_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return any(line.startswith(f"{target}:") for line in text.splitlines())
 
 
 def within(low, high):
