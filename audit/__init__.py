@@ -1,6 +1,6 @@
 """audit: find spurious concepts (shortcuts) in Keras image classifiers before release.
 
-Python API (README, "Python API"):
+Python API (docs/guide.md, "Python API"):
 
     import audit
     result = audit.run("audit.yaml", out="reports/candidate")   # -> audit.AuditResult

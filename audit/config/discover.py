@@ -20,7 +20,7 @@ class DiscoverConfig:
     restarts: int = 1
     min_kept: float = 0.5        # warn/fail only if this share of the class's images stays in the class without it
     # None: every pattern stays `review`. Measured on the validity benchmark, no rule tried separated a
-    # planted cue from the parts of the class's own object (README, "Discovery"), so `warn` is opt-in.
+    # planted cue from the parts of the class's own object (docs/evidence.md, "Discovery: measured"), so `warn` is opt-in.
     # Set, they are insertion-test thresholds read like gate.causal's, with its defaults (CAUSAL_WARN/FAIL).
     warn: CausalLevel | None = None
     fail: CausalLevel | None = None  # None: a discovered pattern never fails the gate

@@ -10,7 +10,7 @@ from audit.config.reader import Section, optional_number, within
 
 # How far the deciding statistic may rise before it counts as a regression: max(causal, shift or
 # abs, rel x |baseline value|). Set from honest retrains of the demo models (benchmarks/retrain,
-# README), between the 95th and 99th percentiles of their absolute changes: the flip difference
+# docs/evidence.md), between the 95th and 99th percentiles of their absolute changes: the flip difference
 # (`causal`) 0.034 / 0.077, the causal and in-class shifts (`shift`) 0.31-0.37 / 0.54-0.60.
 DEFAULT_TOLERANCE = {"causal": 0.06, "shift": 0.45, "abs": 3.5, "rel": 0.5}
 EVIDENCE = ("visualization", "cue", "both", "either")
@@ -25,7 +25,7 @@ class GateLevel:
 
 
 # Calibrated on the validity benchmark (no control model's check reaches 0.35) and on
-# EfficientNet-Lite0 with a CJK stock-photo watermark (README, "Validity").
+# EfficientNet-Lite0 with a CJK stock-photo watermark (docs/evidence.md, "Validity").
 SHIFT_FAIL, SHIFT_WARN = 0.5, 0.35
 
 
@@ -83,7 +83,7 @@ def _level(sec: Section, default: GateLevel) -> GateLevel:
 def parse_gate(sec: Section) -> GateConfig:
     evidence = sec.get("evidence", str, "both", check=lambda v: v in EVIDENCE, fix=f"use one of: {', '.join(EVIDENCE)}")
     # The visualization test compares one concept direction with random ones, so it cannot reach
-    # small p-values after correction; by default it is judged on its effect alone (see README).
+    # small p-values after correction; by default it is judged on its effect alone (see docs/evidence.md).
     fail = _level(sec.section("fail"), GateLevel(cue_max_p=0.01, cue_min_effect=1.0, vis_max_p=1.0, vis_min_effect=1.0))
     warn = _level(sec.section("warn"), GateLevel(cue_max_p=0.05, cue_min_effect=0.5, vis_max_p=1.0, vis_min_effect=0.5))
     # a baseline that does not exist is not a config error: it is an explicit state of the run

@@ -125,7 +125,7 @@ def _transforms(sec: Section) -> str | TransformSettings:
 
 def _stop_probability(sec: Section) -> float | None:
     """Off (None) unless set: on the demo, images stopped at different points gave noisier
-    visualization evidence than a fixed number of steps (README, "Speed")."""
+    visualization evidence than a fixed number of steps (docs/performance.md, "Speed")."""
     value = sec.get("stop_probability", (int, float), None, check=lambda v: 0 < v < 1,
                     fix="use a probability in (0, 1), or `null` to run every step")
     return None if value is None else float(value)

@@ -22,7 +22,7 @@ removes it, so the test also sees what removing it costs. A removal test proper 
 in the class's own images, fill it in, compare with a fill elsewhere or with the concept restored
 there) was built three times and rejected: every way of finding the concept also found parts of
 the object on the demo, so "removing the concept" removed the object, and restoring the concept
-where the object was completed it (README, "Known limits"; benchmarks/removal). Here both arms of the
+where the object was completed it (docs/limits.md; benchmarks/removal). Here both arms of the
 comparison paste at the same place, so whatever the paste covers is covered in both.
 """
 

@@ -109,7 +109,7 @@ def _reaches_warn(check: dict, name: str, gate: dict) -> bool:
 
 
 def allowed_rise(name: str, before: float, tolerance: dict) -> float:
-    """How far a statistic may rise between two honest retrains (README, "Baseline tolerances")."""
+    """How far a statistic may rise between two honest retrains (docs/evidence.md, "Baseline tolerances")."""
     return max(tolerance[TOLERANCE_OF.get(name, "abs")], tolerance["rel"] * abs(before))
 
 

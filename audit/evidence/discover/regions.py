@@ -5,7 +5,7 @@ upsampled to the input and smoothed over a third of a cell, then sharpened with 
 of the pattern's own score, as the concept auto-cutouts are (audit/evidence/localize.py, `sharpen`). A cell
 is several pixels wide, so without it a thin cue (a 2-px frame) or one spread thinly over the whole
 image (a faint checkerboard) is either missed or buried in background. Measured on the validity
-benchmark's cue masks (README, "Discovery"). The floor is the median, not the upper quartile: a
+benchmark's cue masks (docs/evidence.md, "Discovery: measured"). The floor is the median, not the upper quartile: a
 border cue (a frame) lights up 12 of a 4 x 4 map's 16 cells, and an upper-quartile floor cut most
 of it away (validity benchmark: 26 of 29 relying cues found instead of 25; a floor at the minimum
 found frames better still but lost compact cues, 24). The result is capped at half the image (its

@@ -133,7 +133,7 @@ def assign_levels(patterns: list[Discovery], cfg: DiscoverConfig) -> None:
     `discover.warn` is configured: its region alone pulls other classes' images into the class
     (insertion test at those thresholds) *and* the class keeps its own images without it (kept >=
     min_kept), meant as an extra cue that comes with the class rather than the object that makes
-    it; on the validity benchmark this rule also flags half of the clean models' patterns (README).
+    it; on the validity benchmark this rule also flags half of the clean models' patterns (docs/evidence.md).
     fail: only when `discover.fail` is configured, likewise."""
     for d in patterns:
         c = d.causal
