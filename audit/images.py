@@ -1,4 +1,5 @@
-"""Reading and writing images: PNG files, folders of examples, embedded thumbnails."""
+"""Reading and writing images: PNG files, folders of examples, embedded thumbnails; and the
+plain values of images shown to a reviewer, which evidence computes and the report writes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import io
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +144,31 @@ def load_folder(folder: Path, size: tuple[int, int], channels: int, key: str,
         for path, cutout in zip(paths, images):
             check_cutout(cutout, path, key)
     return images
+
+
+@dataclass(frozen=True)
+class PasteExamples:
+    """Probes before a paste, with the concept (or pattern) pasted in and with its control paste,
+    and the class's probability on each: what a finding card shows."""
+
+    before: np.ndarray     # (n, H, W, ch)
+    pasted: np.ndarray     # (n, H, W, ch)
+    control: np.ndarray    # (n, H, W, ch)
+    p_before: np.ndarray   # (n,) the class's probability on each
+    p_pasted: np.ndarray
+    p_control: np.ndarray
+
+
+@dataclass(frozen=True)
+class PatternImages:
+    """What a discovered pattern's card shows: the probes that use it most with the pattern
+    highlighted, its cutouts, its visualizations and its insertion pastes."""
+
+    class_index: int
+    pattern: int
+    examples: np.ndarray          # (e, H, W, ch) the probes of the class that use it most
+    highlights: np.ndarray        # (e, H, W, ch) the same, dimmed outside the pattern's region
+    contributions: np.ndarray     # (e,) its contribution to the class logit in each
+    cutouts: np.ndarray           # (m, H, W, ch + 1) RGBA
+    pictures: np.ndarray | None   # (restarts, H, W, ch) its visualizations (None: not made)
+    pastes: PasteExamples | None  # other classes' probes with its region pasted in (None: no insertion test)

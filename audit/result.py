@@ -8,7 +8,6 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 LEVEL_ORDER = {"fail": 0, "warn": 1, "pass": 2, "allowed": 3}
-EXIT_CODES = {"pass": 0, "warn": 0, "fail": 1}
 
 # One sentence per number shown to a reviewer; renderers print these beside the values.
 MEANINGS = {

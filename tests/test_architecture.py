@@ -78,6 +78,26 @@ def test_no_import_runs_back_up_the_stages():
     assert back == []
 
 
+# The report writes files from values the earlier stages computed (evidence/examples.py computes the
+# pastes it shows): it runs no model and computes no evidence. The plain types it reads live below it
+# (images.py, inputs/bank.py).
+REPORT_MAY_NOT_IMPORT = ("audit.evidence", "audit.model", "audit.visualize.optimize", "audit.execution",
+                         "tensorflow", "keras")
+
+
+def test_the_report_only_writes():
+    found = []
+    for mod, path in MODULES.items():
+        if _stage(mod) != "report":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            found += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {name}" for name in names
+                      if any(name == banned or name.startswith(banned + ".") for banned in REPORT_MAY_NOT_IMPORT)]
+    assert found == []
+
+
 def test_no_import_cycle():
     graph = _graph()
     state: dict[str, int] = {}

@@ -185,7 +185,7 @@ def test_levels_stay_review_unless_warn_or_fail_is_configured_and_only_fail_chan
     from audit.evidence.discover.run import Discovery, assign_levels
     from audit.config.discover import DiscoverConfig
     from audit.config.gate import CAUSAL_FAIL as FAIL, CAUSAL_WARN as WARN
-    from audit.report.discovered import apply_discovered
+    from audit.gate.verdict import decide
 
     def pattern(shift, p, kept):
         d = Discovery(0, 1, 0.5, *([np.zeros(0)] * 3), np.zeros((0, 2, 2, 4)), kept, np.zeros(1), np.zeros(1))
@@ -200,23 +200,22 @@ def test_levels_stay_review_unless_warn_or_fail_is_configured_and_only_fail_chan
     assign_levels([strong, weak, needed], DiscoverConfig(warn=WARN, fail=FAIL))
     assert [d.level for d in (strong, weak, needed)] == ["fail", "warn", "review"]
     for levels, verdict in ((["warn", "review"], "pass"), (["fail"], "fail")):
-        result = {"verdict": "pass", "exit_code": 0, "verdict_reasons": [],
-                  "discovered": [{"level": lv} for lv in levels]}
-        apply_discovered(result)
-        assert (result["verdict"], result["exit_code"]) == (verdict, 1 if verdict == "fail" else 0)
+        decided = decide([], levels)
+        assert (decided.level, decided.exit_code) == (verdict, 1 if verdict == "fail" else 0)
 
 
 def test_a_failing_discovered_pattern_is_a_failure_in_junit_and_named_in_the_summary(discovery_run):
     """The exit code counts a pattern at discover.fail; the CI's test list and step summary must agree."""
     from xml.etree import ElementTree as ET
 
-    from audit.report.discovered import apply_discovered
+    from audit.gate.verdict import decide
     from audit.report import junit, markdown
 
     _, out = discovery_run
     result = json.loads((out / "audit.json").read_text())
     result["discovered"][0]["level"] = "fail"  # as discover.fail would set it
-    apply_discovered(result)
+    verdict = decide([c["level"] for c in result["checks"]], [d["level"] for d in result["discovered"]])
+    result.update(verdict=verdict.level, exit_code=verdict.exit_code, verdict_reasons=list(verdict.reasons))
     suite = ET.fromstring(junit.render(result, out)).find("testsuite")
     failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
     first = result["discovered"][0]

@@ -63,8 +63,11 @@ def test_log_odds_stay_finite_for_certain_predictions():
 
 
 def test_a_finding_the_in_class_test_decided_shows_the_class_s_own_images(folders, tmp_path):
+    from audit.evidence.examples import finding_examples
     from audit.images import load_image
-    from audit.report.images import write_paste_examples
+    from audit.inputs.bank import ConceptSet, InputBank
+    from audit.inputs.probes import ProbeSet
+    from audit.report.images import write_causal_examples
 
     model = load_model(ModelConfig(ASSETS / "models" / "demo_shortcut.keras", CLASSES, None, (0.0, 1.0), None, False))
     probes, labels = folders["shortcut"]
@@ -72,11 +75,14 @@ def test_a_finding_the_in_class_test_decided_shows_the_class_s_own_images(folder
     s = inclass_scores(model, cutouts, probes, labels, folders["negatives"], np.arange(6), 0)
     check = {"class_name": "dumbbell", "concept": "arm", "level": "fail", "decided_by": "causal_inclass",
              "decisive_value": float(s.shift[0, 0])}
-    write_paste_examples(tmp_path, model, [check], None, cutouts, probes, folders["negatives"], np.arange(6),
-                         ["arm", "stripes", "watermark"], 0, "mask", inclass=s)
-    assert check["causal_examples_own"] is True and len(check["causal_examples"]) == 3
+    inputs = InputBank(folders["negatives"], [ConceptSet(name, folders[name], ()) for name in ("arm", "stripes",
+                                                                                               "watermark")],
+                       cutouts, ProbeSet(probes, labels, "class_folders"))
+    [shown] = finding_examples(model, [check], inputs, cutouts, None, s, np.arange(6), 0, "mask", 64)
+    assert shown.own is True and len(shown.pastes.before) == 3
+    [written] = write_causal_examples(tmp_path, [(shown.class_index, shown.concept, shown.pastes)])
     dumbbells = probes[labels == 0]
-    for ex in check["causal_examples"]:
+    for ex in written:
         shown = load_image(tmp_path / ex["probe"], 3, "probe")
         assert np.abs(dumbbells - shown).max(axis=(1, 2, 3)).min() < 1 / 255 + 1e-6  # one of the class's own
         assert ex["p_concept"] > ex["p_control"]

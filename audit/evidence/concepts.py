@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit.evidence import stats
+from audit.inputs.bank import ConceptSet
 from audit.model.load import MAX_FORWARD_BATCH, LoadedModel
 from audit.visualize.optimize import Visualizations
 
@@ -33,13 +34,6 @@ from audit.visualize.optimize import Visualizations
 # spread is not resolvable, so the effect's denominator never goes under it (when every class's
 # visualizations look alike, random directions all score ~0 and the effect would explode).
 VIS_SD_FLOOR = 0.01
-
-@dataclass
-class ConceptSet:
-    name: str
-    images: np.ndarray  # (N, H, W, ch) in [0, 1]
-    allowed_in: tuple[str, ...]
-
 
 @dataclass
 class ConceptScores:

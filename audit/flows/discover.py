@@ -90,17 +90,36 @@ def from_config(path: Path, out: Path | None) -> DiscoverRunConfig:
                              cfg.concepts.negatives, report, cfg.concepts.layer)
 
 
+def _load(cfg: DiscoverRunConfig):
+    """(model, probes in class sub-folders, negatives or None, the audited class indices)."""
+    from audit.evidence.discover.stage import load_class_probes
+    from audit.images import load_folder
+    from audit.model.load import load_model
+
+    model = load_model(cfg.model, cfg.layer)
+    size, ch = model.input_shape[:2], model.input_shape[2]
+    probes = load_class_probes(model, cfg.probes, "discover.probes", 200, cfg.visualize.seed)
+    negatives = None if cfg.negatives is None else load_folder(cfg.negatives, size, ch, "negatives", 200)
+    names = cfg.visualize.classes or tuple(model.classes[i] for i in sorted(set(probes.labels.tolist())))
+    for n in names:
+        if n not in model.classes:
+            raise UserError(f"visualize.classes: unknown class {n!r}; use names from the model's classes")
+    return model, probes, negatives, [model.classes.index(n) for n in names]
+
+
 def run_discover_command(cfg: DiscoverRunConfig, progress: bool, log) -> tuple[dict, Path]:
     """Load, discover, write the report folder; returns (discovery.json content, folder)."""
     import tensorflow as tf
 
-    from audit.evidence.discover.stage import load_class_probes, run_discovery
-    from audit.report.discovered import discovery_record, write_discovered
-    from audit.images import load_folder
-    from audit.model.load import load_model
-    from audit.report.folder import check_replaceable, staged_folder
-    from audit.flows.common import now, provenance
+    from audit.evidence.discover.stage import run_discovery
+    from audit.evidence.examples import pattern_images
+    from audit.flows.common import now
+    from audit.flows.record import discovered_entries, discovery_sections, record_header, record_origin
+    from audit.gate.verdict import decide
+    from audit.model.loaded import forward_batch_size
     from audit.report import render_all
+    from audit.report.discovered import write_discovered_images
+    from audit.report.folder import check_replaceable, staged_folder
     from audit.result import dumps
 
     tf.config.experimental.enable_op_determinism()
@@ -108,37 +127,21 @@ def run_discover_command(cfg: DiscoverRunConfig, progress: bool, log) -> tuple[d
     check_replaceable(out)
     started, timing = now(), {}
     t = time.perf_counter()
-    model = load_model(cfg.model, cfg.layer)
-    size, ch = model.input_shape[:2], model.input_shape[2]
-    probes = load_class_probes(model, cfg.probes, "discover.probes", 200, cfg.visualize.seed)
-    negatives = None if cfg.negatives is None else load_folder(cfg.negatives, size, ch, "negatives", 200)
+    model, probes, negatives, indices = _load(cfg)
     timing["load"] = round(time.perf_counter() - t, 3)
-    names = cfg.visualize.classes or tuple(model.classes[i] for i in sorted(set(probes.labels.tolist())))
-    for n in names:
-        if n not in model.classes:
-            raise UserError(f"visualize.classes: unknown class {n!r}; use names from the model's classes")
-    indices = [model.classes.index(n) for n in names]
     t = time.perf_counter()
     run = run_discovery(model, probes, cfg.probes, indices, cfg.discover, cfg.visualize, negatives, progress, log)
     timing["discover"] = round(time.perf_counter() - t, 3)
     with staged_folder(out) as staging:
         t = time.perf_counter()
-        discovered = write_discovered(staging, model, run, cfg.visualize.memory_budget_mb)
+        shown = pattern_images(model, run, forward_batch_size(model, cfg.visualize.memory_budget_mb))
+        discovered = discovered_entries(model.classes, run, write_discovered_images(staging, shown))
         timing["write images"] = round(time.perf_counter() - t, 3)
-        failing = sum(e["level"] == "fail" for e in discovered)
-        result = {
-            "schema_version": 1, "kind": "discovery", "title": cfg.report.title,
-            "exit_code": 1 if failing else 0,
-            "model": {"name": model.name, "path": str(model.path), "sha256": model.sha256,
-                      "input_shape": list(model.input_shape), "classes": list(model.classes),
-                      "feature_layer": model.feature_layer},
-            "discovery": discovery_record(run, cfg.discover),
-            "discovered": discovered,
-            "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
-            "provenance": {**provenance(cfg.source, cfg.sha256, cfg.visualize.seed), "started_at": started,
-                           "finished_at": now()},
-            "timing_seconds": timing,
-        }
+        verdict = decide((), [e["level"] for e in discovered])
+        result = {**record_header(cfg.report.title, "discovery"), "exit_code": verdict.exit_code,
+                  **discovery_sections(model, run, cfg.discover, discovered),
+                  **record_origin(cfg.source, cfg.sha256, cfg.raw, cfg.visualize.seed, started, finished_at=now()),
+                  "timing_seconds": timing}
         (staging / "discovery.json").write_text(dumps(result))
         render_all(staging)
     return result, out

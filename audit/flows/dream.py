@@ -15,8 +15,6 @@ from audit.model.graph import activation_map_layers, activation_reader, feature_
 from audit.model.load import LoadedModel, gradient_batch_size, load_model
 from audit.report.folder import check_replaceable, staged_folder
 
-SCHEMA_VERSION = 1
-
 
 def _class_index(name: str, classes: tuple[str, ...]) -> int:
     """A class by name, or by index (unnamed classes are called "0", "1", ... anyway)."""
@@ -92,7 +90,8 @@ def _dream_record(result: DreamResult) -> dict:
 def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, log=print) -> tuple[dict, Path]:
     import tensorflow as tf
 
-    from audit.flows.common import now, provenance
+    from audit.flows.common import now
+    from audit.flows.record import record_header, record_origin
     from audit.report import render_all
     from audit.result import dumps
 
@@ -131,7 +130,7 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
         if guide_image is not None:
             save_png(staging / "images" / "guide.png", guide_image)
         record = {
-            "kind": "dream", "schema_version": SCHEMA_VERSION, "title": cfg.report.title,
+            "kind": "dream", **record_header(cfg.report.title, "dream"),  # dream.json has always begun with its kind
             "model": {"name": model.name, "path": str(model.path), "sha256": model.sha256,
                       "input_shape": list(model.input_shape), "logits_source": model.logits_source},
             "objective": objective.name, "guide": guide_record,
@@ -141,9 +140,7 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
                          ["the objective did not change: its units are inactive on this image (a ReLU gives no "
                           "gradient at zero); try `input: noise`, another layer or other channels"]),
             "images": {"input": "images/input.png", "dream": "images/dream.png"},
-            "config": {"path": str(cfg.source), "sha256": cfg.sha256, "content": cfg.raw},
-            "provenance": {**provenance(cfg.source, cfg.sha256, cfg.settings.seed), "started_at": started,
-                           "finished_at": now()},
+            **record_origin(cfg.source, cfg.sha256, cfg.raw, cfg.settings.seed, started, finished_at=now()),
             "timing_seconds": {"total": round(time.perf_counter() - t0, 3)},
         }
         (staging / "dream.json").write_text(dumps(record))

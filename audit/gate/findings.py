@@ -1,4 +1,4 @@
-"""The gate: concept statistics -> per-check levels -> one verdict.
+"""The gate: concept statistics -> per-check levels (the verdict they lead to: verdict.py).
 
 A check whose concept has a causal test (cutouts pasted onto probes, causal.py) is decided by
 that test: it measures reliance, which the observational evidence only suggests. The causal
@@ -17,6 +17,7 @@ by sheer number of tests.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -132,86 +133,125 @@ def _reason(level: str, evidence: str, vis: tuple, cue: tuple) -> str:
     return "; ".join(parts)
 
 
-def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
-                cfg: GateConfig, causal: CausalScores | None = None,
-                inclass: InClassScores | None = None) -> tuple[list[Check], str]:
-    C, K = len(scores.classes), len(scores.concepts)
+class _Decision(NamedTuple):
+    level: str
+    decided_by: str
+    value: float | None  # the decisive statistic's value
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Adjusted:
+    """Holm-adjusted p-values, one family per kind of evidence over the gated checks (NaN elsewhere)."""
+
+    vis: np.ndarray
+    cue: np.ndarray
+    causal: np.ndarray
+    inclass: np.ndarray
+    tested: np.ndarray    # gated checks the causal test (other classes' probes) measured
+    in_class: np.ndarray  # gated checks the in-class test measured
+
+
+def _check_finite(scores: ConceptScores) -> None:
     for name in ("vis_effect", "vis_p", "cue_d", "cue_p"):
         if not np.all(np.isfinite(getattr(scores, name))):
             # e.g. a model whose logits overflow: no verdict can be trusted, so the gate fails closed
             raise FloatingPointError(f"concept statistic {name} is not finite (NaN or infinite); "
                                      "check the model's outputs and input range")
-    allowed = np.array([[scores.classes[c] in allowed_in[scores.concepts[k]] for k in range(K)]
-                        for c in range(C)], dtype=bool)
-    gated = ~allowed
-    vis_adj = np.full((C, K), np.nan)
-    cue_adj = np.full((C, K), np.nan)
+
+
+def _adjust(scores: ConceptScores, gated: np.ndarray, causal: CausalScores | None,
+            inclass: InClassScores | None) -> _Adjusted:
+    shape = gated.shape
+    vis_adj, cue_adj = np.full(shape, np.nan), np.full(shape, np.nan)
     if gated.any():
         vis_adj[gated] = stats.holm(scores.vis_p[gated])
         cue_adj[gated] = stats.holm(scores.cue_p[gated])
-    tested = gated & ~np.isnan(causal.p) if causal is not None else np.zeros((C, K), bool)
-    in_class = gated & ~np.isnan(inclass.p) if inclass is not None else np.zeros((C, K), bool)
-    causal_adj, inclass_adj = np.full((C, K), np.nan), np.full((C, K), np.nan)
+    tested = gated & ~np.isnan(causal.p) if causal is not None else np.zeros(shape, bool)
+    in_class = gated & ~np.isnan(inclass.p) if inclass is not None else np.zeros(shape, bool)
+    causal_adj, inclass_adj = np.full(shape, np.nan), np.full(shape, np.nan)
     if tested.any() or in_class.any():  # the two causal tests are one family for Holm
         both = stats.holm(np.concatenate([causal.p[tested] if tested.any() else [],
                                           inclass.p[in_class] if in_class.any() else []]))
         causal_adj[tested], inclass_adj[in_class] = both[:tested.sum()], both[tested.sum():]
+    return _Adjusted(vis_adj, cue_adj, causal_adj, inclass_adj, tested, in_class)
 
+
+def _causal_check(c: int, k: int, causal: CausalScores | None, inclass: InClassScores | None, adj: _Adjusted,
+                  cfg: GateConfig) -> _Decision:
+    """A check with a causal test: decided by the causal test, or by the in-class test when that is
+    more severe (or the only one)."""
+    level, decided_by, value, reason = "pass", "causal_inclass", None, ""
+    if adj.tested[c, k]:
+        flip, shift, p_adj = float(causal.effect[c, k]), float(causal.shift[c, k]), float(adj.causal[c, k])
+        level, decided_by = _causal_decision(flip, shift, p_adj, cfg)
+        value = shift if decided_by == "causal_shift" else flip
+        reason = _causal_reason(level, decided_by, float(causal.flip[c, k]), float(causal.flip_control[c, k]),
+                                shift, float(causal.logp_rise[c, k]), p_adj)
+    if adj.in_class[c, k]:  # decides when it is more severe, or when it is the only test
+        i_shift, i_adj = float(inclass.shift[c, k]), float(adj.inclass[c, k])
+        i_level = _inclass_level(i_shift, i_adj, cfg)
+        i_reason = _inclass_reason(i_level, int(inclass.probes[c, k]), float(inclass.rise[c, k]), i_shift, i_adj)
+        if not adj.tested[c, k] or LEVELS.index(i_level) < LEVELS.index(level):
+            level, decided_by, value = i_level, "causal_inclass", i_shift
+            reason = i_reason + (f" (other classes' probes: {reason})" if reason else "")
+        else:
+            reason += f"; in-class: {i_reason}"
+    return _Decision(level, decided_by, value, reason)
+
+
+def _observational_check(vis: tuple[float, float], cue: tuple[float, float], cfg: GateConfig) -> _Decision:
+    """A check without a causal test: decided by `gate.evidence`, and warns at most unless
+    `gate.observational_can_fail`."""
+    level = "pass"
+    for name, lv in (("fail", cfg.fail), ("warn", cfg.warn)):
+        vis_ok = _meets(vis[1], vis[0], lv.vis_max_p, lv.vis_min_effect)
+        cue_ok = _meets(cue[1], cue[0], lv.cue_max_p, lv.cue_min_effect)
+        if _decide(cfg.evidence, vis_ok, cue_ok):
+            level = name
+            break
+    reason = _reason(level, cfg.evidence, vis, cue)
+    if level == "fail" and not cfg.observational_can_fail:
+        level = "warn"
+        reason += ("; observational evidence only (no causal test for this concept), so it warns "
+                   "instead of failing (gate.observational_can_fail)")
+    return _Decision(level, "observational", _observational_value(cfg.evidence, vis[0], cue[0]), reason)
+
+
+def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
+                cfg: GateConfig, causal: CausalScores | None = None,
+                inclass: InClassScores | None = None) -> list[Check]:
+    """One check per (class, concept), with its level and what decided it (the verdict they
+    lead to is gate/verdict.py's)."""
+    _check_finite(scores)
+    C, K = len(scores.classes), len(scores.concepts)
+    allowed = np.array([[scores.classes[c] in allowed_in[scores.concepts[k]] for k in range(K)]
+                        for c in range(C)], dtype=bool)
+    adj = _adjust(scores, ~allowed, causal, inclass)
     checks = []
     for c in range(C):
         for k in range(K):
-            vis = (float(scores.vis_effect[c, k]), float(vis_adj[c, k]))
-            cue = (float(scores.cue_d[c, k]), float(cue_adj[c, k]))
+            vis = (float(scores.vis_effect[c, k]), float(adj.vis[c, k]))
+            cue = (float(scores.cue_d[c, k]), float(adj.cue[c, k]))
             if allowed[c, k]:
-                level, reason = "allowed", f"`{scores.concepts[k]}` is allowed in `{scores.classes[c]}`"
-                decided_by, value = "allowed", None
-            elif tested[c, k] or in_class[c, k]:
-                level, decided_by, value, reason = "pass", "causal_inclass", None, ""
-                if tested[c, k]:
-                    flip, shift, p_adj = float(causal.effect[c, k]), float(causal.shift[c, k]), float(causal_adj[c, k])
-                    level, decided_by = _causal_decision(flip, shift, p_adj, cfg)
-                    value = shift if decided_by == "causal_shift" else flip
-                    reason = _causal_reason(level, decided_by, float(causal.flip[c, k]),
-                                            float(causal.flip_control[c, k]), shift, float(causal.logp_rise[c, k]),
-                                            p_adj)
-                if in_class[c, k]:  # decides when it is more severe, or when it is the only test
-                    i_shift, i_adj = float(inclass.shift[c, k]), float(inclass_adj[c, k])
-                    i_level = _inclass_level(i_shift, i_adj, cfg)
-                    i_reason = _inclass_reason(i_level, int(inclass.probes[c, k]), float(inclass.rise[c, k]),
-                                               i_shift, i_adj)
-                    if not tested[c, k] or LEVELS.index(i_level) < LEVELS.index(level):
-                        level, decided_by, value = i_level, "causal_inclass", i_shift
-                        reason = i_reason + (f" (other classes' probes: {reason})" if reason else "")
-                    else:
-                        reason += f"; in-class: {i_reason}"
+                decision = _Decision("allowed", "allowed", None,
+                                     f"`{scores.concepts[k]}` is allowed in `{scores.classes[c]}`")
+            elif adj.tested[c, k] or adj.in_class[c, k]:
+                decision = _causal_check(c, k, causal, inclass, adj, cfg)
             else:
-                level = "pass"
-                for name, lv in (("fail", cfg.fail), ("warn", cfg.warn)):
-                    vis_ok = _meets(vis[1], vis[0], lv.vis_max_p, lv.vis_min_effect)
-                    cue_ok = _meets(cue[1], cue[0], lv.cue_max_p, lv.cue_min_effect)
-                    if _decide(cfg.evidence, vis_ok, cue_ok):
-                        level = name
-                        break
-                reason = _reason(level, cfg.evidence, vis, cue)
-                if level == "fail" and not cfg.observational_can_fail:
-                    level = "warn"
-                    reason += ("; observational evidence only (no causal test for this concept), so it warns "
-                               "instead of failing (gate.observational_can_fail)")
-                decided_by, value = "observational", _observational_value(cfg.evidence, vis[0], cue[0])
+                decision = _observational_check(vis, cue, cfg)
             checks.append(Check(
-                class_name=scores.classes[c], concept=scores.concepts[k], level=level, reason=reason,
-                vis_score=float(scores.vis_score[c, k]), vis_effect=vis[0], vis_p=float(scores.vis_p[c, k]),
-                vis_p_adjusted=None if allowed[c, k] else vis[1],
+                class_name=scores.classes[c], concept=scores.concepts[k], level=decision.level,
+                reason=decision.reason, vis_score=float(scores.vis_score[c, k]), vis_effect=vis[0],
+                vis_p=float(scores.vis_p[c, k]), vis_p_adjusted=None if allowed[c, k] else vis[1],
                 vis_p_empirical=float(scores.vis_p_empirical[c, k]),
                 cue_d=cue[0], cue_logit_rise=float(scores.cue_logit_rise[c, k]), cue_p=float(scores.cue_p[c, k]),
                 cue_p_adjusted=None if allowed[c, k] else cue[1],
                 cue_p_empirical=float(scores.cue_p_empirical[c, k]), cue_top1=float(scores.cue_top1[c, k]),
-                decided_by=decided_by, decisive_value=value, **_causal_fields(causal, causal_adj, c, k),
-                **_inclass_fields(inclass, inclass_adj, c, k),
+                decided_by=decision.decided_by, decisive_value=decision.value,
+                **_causal_fields(causal, adj.causal, c, k), **_inclass_fields(inclass, adj.inclass, c, k),
             ))
-    levels = {ch.level for ch in checks}
-    verdict = "fail" if "fail" in levels else "warn" if "warn" in levels else "pass"
-    return checks, verdict
+    return checks
 
 
 def _inclass_fields(inclass: InClassScores | None, adjusted: np.ndarray, c: int, k: int) -> dict:
