@@ -43,6 +43,15 @@ def render(result: dict, folder: Path) -> str:
     ]
     if result.get("verdict_reasons"):
         lines += [f"Verdict: {md('; '.join(result['verdict_reasons']))}.", ""]
+    lines += _notes(result) + _baseline(result.get("baseline") or {"state": "none"})
+    findings = result["findings"]
+    lines += _findings_table(findings) + _meanings(result["meanings"], findings)
+    return "\n".join(lines) + "\n"
+
+
+def _notes(result: dict) -> list[str]:
+    """What the verdict rests on, discovered patterns, the visualization budget and the probes."""
+    lines = []
     evidence = result.get("evidence") or {"mode": "causal"}
     if evidence["mode"] != "causal":
         lines += [f"**Evidence:** {md(evidence['statement'])}", ""]
@@ -63,36 +72,44 @@ def render(result: dict, folder: Path) -> str:
                   ", ".join(f"{md(c['name'])} {c['accuracy']:.0%}" for c in worst) + ").", ""]
         if probes.get("sanity"):
             lines += [f"**Probes:** {probes['sanity']}.", ""]
-    base = result.get("baseline") or {"state": "none"}
+    return lines
+
+
+def _baseline(base: dict) -> list[str]:
     if base["state"] == "compared":
-        lines += [f"Baseline {md(base['model_name'])} ({md(base['verdict'])}): {len(base['new_findings'])} new "
-                  f"finding(s), {len(base['resolved_findings'])} resolved, {len(base['regressions'])} regression(s) of "
-                  f"the statistic that decides each check.", ""]
+        lines = [f"Baseline {md(base['model_name'])} ({md(base['verdict'])}): {len(base['new_findings'])} new "
+                 f"finding(s), {len(base['resolved_findings'])} resolved, {len(base['regressions'])} regression(s) of "
+                 f"the statistic that decides each check.", ""]
         for c in [*base["new_findings"], *base["regressions"]][:MAX_ROWS]:
             lines.append(f"- {md(c['message'])}")
-        lines.append("")
-    elif base["state"] != "none":
-        lines += [f"**Baseline {base['state']}**: {md(base['reason'])}.", ""]
-    findings = result["findings"]
-    if findings:
-        lines += ["| level | class | concept | decided by | cue d | cue p (adj.) | concept images -> class | "
-                  "vis effect |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for f in findings[:MAX_ROWS]:
-            lines.append(f"| {f['level']} | {md(f['class_name'])} | {md(f['concept'])} | **{md(decisive_text(f))}** | "
-                         f"{_num(f['cue_d'])} | {_num(f['cue_p_adjusted'], '{:.2g}')} | "
-                         f"{_num(f['cue_top1'], '{:.0%}')} | {_num(f['vis_effect'])} |")
-        if len(findings) > MAX_ROWS:
-            lines.append(f"\n{len(findings) - MAX_ROWS} more findings in audit.json.")
-    else:
-        lines.append("No concept was found in a class where it is not allowed.")
-    m = result["meanings"]
-    lines += ["", f"- *decided by*: {m['decided_by']}"]
+        return lines + [""]
+    if base["state"] != "none":
+        return [f"**Baseline {base['state']}**: {md(base['reason'])}.", ""]
+    return []
+
+
+def _findings_table(findings: list[dict]) -> list[str]:
+    if not findings:
+        return ["No concept was found in a class where it is not allowed."]
+    lines = ["| level | class | concept | decided by | cue d | cue p (adj.) | concept images -> class | "
+             "vis effect |",
+             "|---|---|---|---|---|---|---|---|"]
+    for f in findings[:MAX_ROWS]:
+        lines.append(f"| {f['level']} | {md(f['class_name'])} | {md(f['concept'])} | **{md(decisive_text(f))}** | "
+                     f"{_num(f['cue_d'])} | {_num(f['cue_p_adjusted'], '{:.2g}')} | "
+                     f"{_num(f['cue_top1'], '{:.0%}')} | {_num(f['vis_effect'])} |")
+    if len(findings) > MAX_ROWS:
+        lines.append(f"\n{len(findings) - MAX_ROWS} more findings in audit.json.")
+    return lines
+
+
+def _meanings(m: dict, findings: list[dict]) -> list[str]:
+    """What the numbers shown mean (from audit.json's `meanings`)."""
+    lines = ["", f"- *decided by*: {m['decided_by']}"]
     if any(f.get("causal_flip") is not None for f in findings):
         lines += [f"- *causal flip*: {m['causal_flip']}", f"- *causal shift*: {m['causal_shift']}"]
     if any(f.get("inclass_shift") is not None for f in findings):
         lines += [f"- *in-class shift*: {m['inclass_shift']}"]
-    lines += [f"- *cue d*: {m['cue_d']}", f"- *cue p (adj.)*: {m['cue_p_adjusted']}",
-              f"- *vis effect*: {m['vis_effect']}", "",
-              "Full report: `index.html` in the report folder (self-contained; open it in a browser)."]
-    return "\n".join(lines) + "\n"
+    return lines + [f"- *cue d*: {m['cue_d']}", f"- *cue p (adj.)*: {m['cue_p_adjusted']}",
+                    f"- *vis effect*: {m['vis_effect']}", "",
+                    "Full report: `index.html` in the report folder (self-contained; open it in a browser)."]
