@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from audit.config.model import APPLICATIONS
-
-
 
 def build_application(name: str, weights: str | None, input_size: tuple[int, int] | None):
     """The architecture with its classifier head (1000 ImageNet classes unless the weights say otherwise)."""
