@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from audit.errors import UserError
+from audit.inputs.folders import MIN_EXAMPLES
 
 CONCEPT_NAME_HINT = "use letters, digits, '-', '_' or '.', starting with a letter or digit"
 
@@ -66,9 +67,9 @@ def promote(report: Path, class_name: str, pattern: int, name: str, out: Path) -
     examples = [_source_file(folder, e.get("image") if isinstance(e, dict) else None, report)
                 for e in entry.get("examples", [])]
     cutouts = [_source_file(folder, rel, report) for rel in entry.get("cutouts", [])]
-    if len(examples) < 4 or not cutouts:
+    if len(examples) < MIN_EXAMPLES or not cutouts:  # what `audit validate` asks of a concept folder
         raise UserError(f"{report}: pattern {pattern} of {class_name!r} has {len(examples)} example images and "
-                        f"{len(cutouts)} cutouts; a concept needs at least 4 examples and 1 cutout")
+                        f"{len(cutouts)} cutouts; a concept needs at least {MIN_EXAMPLES} examples and 1 cutout")
     check_replaceable(Path(out), "--out")
     with staged_folder(Path(out)) as staging:
         for sub, files in (("examples", examples), ("cutouts", cutouts)):
