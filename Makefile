@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test docs demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers bench-swaps check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test test-fast docs demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers bench-swaps check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -44,8 +44,14 @@ demo-imagenet: $(STAMP) system-deps
 	  if [ $$code -ne 1 ]; then echo "demo-imagenet: expected the watermark shortcut to fail the gate (exit 1), got $$code"; exit 1; fi
 	@echo "demo-imagenet report: $(CURDIR)/reports/demo_imagenet/index.html"
 
+# The whole suite, as CI runs it (about 15 minutes on 2 cores), and the docs build.
 test: $(STAMP) system-deps docs
 	$(BIN)/python -m pytest -q tests
+
+# The fast tier while you work (about 2 minutes on 2 cores): everything but the tests marked `slow`
+# (full audits through the CLI, the real network, Ray, the wheel install). CI runs `make test`.
+test-fast: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 # The documentation site (mkdocs.yml): docs/ into build/site, strict, so a broken link or anchor or a page
 # missing from the nav fails. Not `--quiet`: it also stops strict mode from counting warnings (mkdocs

@@ -29,6 +29,7 @@ def test_load_config_applies_overrides_and_names_the_file_and_key_of_a_mistake()
         audit.load_config(ROOT / "configs" / "demo.yaml", overrides={"visualize": {"stepz": 3}})
 
 
+@pytest.mark.slow
 def test_run_returns_the_audit_json_data_with_verdict_exit_code_and_findings(tmp_path):
     control = audit.run(audit.load_config(ROOT / "configs" / "demo_control.yaml", overrides=FAST),
                         out=tmp_path / "control")

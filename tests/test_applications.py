@@ -9,6 +9,7 @@ from conftest import ASSETS, run_cli
 keras = pytest.importorskip("keras")
 
 
+@pytest.mark.slow
 def test_resnet50_application_with_1000_classes_and_a_classes_file(tmp_path):
     # ResNet50 rather than MobileNetV2: with random weights MobileNet's activations vanish (~1e-11)
     (tmp_path / "classes.txt").write_text("\n".join(f"class_{i}" for i in range(1000)) + "\n")
@@ -46,6 +47,7 @@ report:
         assert cls["logit_trace"][-1] > cls["logit_trace"][0]
 
 
+@pytest.mark.slow
 def test_grayscale_mlp_without_feature_maps(tmp_path):
     """Not every classifier is convolutional: the concept space falls back to the logits' input."""
     keras.utils.set_random_seed(0)

@@ -50,6 +50,7 @@ def _auto_config(tmp_path, model, name):
                         extra_bank=bank, concepts={"probes": str(CONCEPTS / "_probes")})
 
 
+@pytest.mark.slow
 def test_without_cutouts_the_audit_finds_them_flags_the_shortcut_and_shows_what_it_pasted(tmp_path):
     proc = run_cli("run", _auto_config(tmp_path, "demo_shortcut.keras", "shortcut"), "--quiet", "--no-history")
     assert proc.returncode in (0, 1), proc.stderr
@@ -65,6 +66,7 @@ def test_without_cutouts_the_audit_finds_them_flags_the_shortcut_and_shows_what_
     assert "automatic, found in the examples" in (out / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_automatic_cutouts_raise_nothing_on_the_control_model(tmp_path):
     proc = run_cli("run", _auto_config(tmp_path, "demo_control.keras", "control"), "--quiet", "--no-history")
     assert proc.returncode == 0, proc.stderr

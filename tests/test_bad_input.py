@@ -61,6 +61,7 @@ def test_report_folder_never_replaces_a_folder_of_user_files(tmp_path, demo_mode
                              "--steps", "1", "--out", precious), "not an audit report")
 
 
+@pytest.mark.slow
 def test_run_time_input_errors_name_the_config_file(tmp_path, demo_model_path):
     few = tmp_path / "few"
     few.mkdir()
@@ -75,6 +76,7 @@ def test_run_time_input_errors_name_the_config_file(tmp_path, demo_model_path):
     (["--input-range", "a,b"], "--input-range"), (["--seed", "-1"], "seed"),
     (["--channels", "1", "--guide", str(ASSETS / "concepts" / "arm" / "arm_000.png")], "--guide"),
 ])
+@pytest.mark.slow
 def test_dream_flags(tmp_path, flags, words):
     proc = run_cli("dream", "--model", ASSETS / "models" / "demo_shortcut.keras", "--layer", "features",
                    *flags, "--out", tmp_path / "d")
@@ -147,6 +149,7 @@ def test_non_finite_statistics_fail_the_gate_closed():
         gate_checks(scores, {"arm": (), "sky": ()}, GateConfig("both", level, level))
 
 
+@pytest.mark.slow
 def test_cutouts_without_transparency_exit_2_naming_the_folder(tmp_path, demo_model_path):
     def mutate(d):  # ordinary RGB example images given as cutouts
         d["concepts"]["probes"] = str(ASSETS / "concepts" / "_probes")

@@ -8,6 +8,7 @@ The two models in tests/assets/retrain/ are built by `python benchmarks/retrain/
 one (causal flip difference 0.09 instead of 0.17), so the gate alone only warns; the baseline
 comparison with the clean control is what fails it (docs/evidence.md, "Baseline tolerances")."""
 
+import pytest
 import json
 from xml.etree import ElementTree as ET
 
@@ -98,6 +99,7 @@ def _config(tmp_path, model, name):
     return path
 
 
+@pytest.mark.slow
 def test_an_honest_retrain_passes_against_its_siblings_baseline(control_run, tmp_path):
     baseline = control_run[1] / "audit.json"
     proc = run_cli("run", _config(tmp_path, RETRAIN / "control_retrain.keras", "retrain"), "--baseline", baseline)
@@ -108,6 +110,7 @@ def test_an_honest_retrain_passes_against_its_siblings_baseline(control_run, tmp
     assert f"baseline: {baseline} (model demo_control.keras, verdict pass): " in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_planted_new_shortcut_fails_and_every_output_names_check_statistic_and_values(control_run, tmp_path):
     baseline = control_run[1] / "audit.json"
     summary = tmp_path / "step_summary.md"
@@ -134,6 +137,7 @@ def test_a_planted_new_shortcut_fails_and_every_output_names_check_statistic_and
     assert text.replace("'", "&#39;").replace(">", "&gt;") in (out / "index.html").read_text()   # HTML
 
 
+@pytest.mark.slow
 def test_quiet_prints_only_the_verdict_and_the_report_path(control_run, tmp_path):
     proc = run_cli("run", _config(tmp_path, RETRAIN / "new_shortcut.keras", "planted"), "--baseline",
                    control_run[1] / "audit.json", "--quiet")

@@ -56,6 +56,7 @@ def budgeted(tmp_path_factory):
     return audit.run(cfg, out=out, history=None), out
 
 
+@pytest.mark.slow
 def test_over_budget_the_audit_still_finds_the_shortcut_and_shows_every_class(budgeted):
     result, out = budgeted
     data = json.loads((out / "audit.json").read_text())

@@ -73,6 +73,7 @@ def test_a_smaller_memory_budget_gives_the_same_numbers(folders):
     assert np.allclose(big.p, small.p, rtol=1e-3, atol=1e-12, equal_nan=True)
 
 
+@pytest.mark.slow
 def test_a_causal_check_is_decided_by_the_causal_test_and_reported(tmp_path, demo_model_path):
     import json
 

@@ -13,6 +13,7 @@ jsonschema = pytest.importorskip("jsonschema")
 SCHEMA = json.loads((ROOT / "audit" / "schema" / "audit.schema.json").read_text())
 
 
+@pytest.mark.slow
 def test_audit_json_matches_the_committed_schema(shortcut_run, control_run):
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     for _, out in (shortcut_run, control_run):
@@ -26,6 +27,7 @@ def test_the_schema_rejects_a_result_without_a_verdict(shortcut_run):
         jsonschema.validate(data, SCHEMA)
 
 
+@pytest.mark.slow
 def test_candidate_with_a_new_finding_fails_against_a_clean_baseline(control_run, tmp_path):
     baseline = control_run[1] / "audit.json"
     out = tmp_path / "candidate"
@@ -42,6 +44,7 @@ def test_candidate_with_a_new_finding_fails_against_a_clean_baseline(control_run
     jsonschema.validate(result, SCHEMA)
 
 
+@pytest.mark.slow
 def test_same_model_against_itself_has_no_regression(control_run, tmp_path):
     out = tmp_path / "again"
     proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--baseline", control_run[1] / "audit.json",
@@ -54,6 +57,7 @@ def test_same_model_against_itself_has_no_regression(control_run, tmp_path):
 
 @pytest.mark.parametrize("content, state", [(None, "missing"), ('{"schema_version": 99}', "incompatible"),
                                             ("not json", "incompatible")])
+@pytest.mark.slow
 def test_a_missing_or_incompatible_baseline_is_never_a_silent_pass(tmp_path, content, state):
     baseline = tmp_path / "baseline.json"
     if content is not None:
@@ -78,6 +82,7 @@ def test_audit_diff_renders_markdown_and_html(shortcut_run, control_run, tmp_pat
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
+@pytest.mark.slow
 def test_github_actions_annotations_and_step_summary(shortcut_run, tmp_path):
     summary = tmp_path / "step_summary.md"
     summary.write_text("earlier step\n")
@@ -129,6 +134,7 @@ def test_run_history_is_updated_incrementally_and_bounded(tmp_path, monkeypatch)
     assert 'href="r4/index.html"' in html and "run 1" not in html
 
 
+@pytest.mark.slow
 def test_history_is_opt_in_and_the_run_says_where_it_went(tmp_path):
     out = tmp_path / "reports" / "r"
     proc = run_cli("run", ROOT / "configs" / "demo_control.yaml", "--out", out, "--quiet")

@@ -51,6 +51,7 @@ def _env(wheel_venv, **extra):
                      **extra)
 
 
+@pytest.mark.slow
 def test_github_actions_example_uploads_the_report_then_fails_the_job(user_repo, wheel_venv, tmp_path):
     steps = yaml.safe_load((DOCS / "github-actions.yml").read_text())["jobs"]["audit"]["steps"]
     outputs, summary = tmp_path / "outputs", tmp_path / "summary.md"
@@ -86,6 +87,7 @@ def test_github_actions_example_uploads_the_report_then_fails_the_job(user_repo,
     assert "| fail | dumbbell | arm |" in summary.read_text()
 
 
+@pytest.mark.slow
 def test_gitlab_example_fails_the_job_and_keeps_the_junit_report(user_repo, wheel_venv):
     job = yaml.safe_load((DOCS / "gitlab-ci.yml").read_text())["model-audit"]
     assert job["artifacts"]["when"] == "always" and job["script"][0] == INSTALL

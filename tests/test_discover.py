@@ -54,6 +54,7 @@ def _arm_masks(validation):
     return masks
 
 
+@pytest.mark.slow
 def test_empty_bank_run_surfaces_the_arm_in_dumbbell_with_a_significant_insertion_test(discovery_run, validation):
     import jsonschema
 
@@ -85,6 +86,7 @@ def test_empty_bank_run_surfaces_the_arm_in_dumbbell_with_a_significant_insertio
     assert "Unnamed patterns to review" in html and "class <b>dumbbell</b>" in html
 
 
+@pytest.mark.slow
 def test_a_promoted_pattern_gates_the_next_run_and_promotion_never_overwrites_foreign_files(discovery_run, tmp_path):
     _, out = discovery_run
     concept = tmp_path / "concepts" / "found"
@@ -121,6 +123,7 @@ def test_a_promoted_pattern_gates_the_next_run_and_promotion_never_overwrites_fo
     assert [(f["class_name"], f["concept"], f["level"]) for f in findings][0] == ("dumbbell", "found", "fail")
 
 
+@pytest.mark.slow
 def test_discover_command_needs_only_a_model_and_class_folders_and_repeats_itself(validation, tmp_path):
     classes = tmp_path / "classes.txt"
     classes.write_text("\n".join(CLASSES) + "\n")

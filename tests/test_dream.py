@@ -148,6 +148,7 @@ def test_gallery_layers_on_the_demo_are_its_four_relu_convolutions(model):
     assert gallery_layers(model, 3) == ["conv2d_1", "conv2d_2", "features"]  # more to choose from: no stem
 
 
+@pytest.mark.slow
 def test_dream_cli_with_a_config_file(tmp_path, photo):
     from audit.demo.drawing import scene
 
@@ -178,6 +179,7 @@ report: {{out: out}}
     assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
 
 
+@pytest.mark.slow
 def test_dream_cli_with_flags_and_bad_input(tmp_path):
     model = ASSETS / "models" / "demo_shortcut.keras"
     proc = run_cli("dream", "--model", model, "--layer", "features", "--channels", "1,2", "--octaves", "2",
@@ -202,6 +204,7 @@ def test_dream_flags_without_a_layer_say_which_flag_is_missing(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_dream_on_a_keras_application(tmp_path):
     (tmp_path / "d.yaml").write_text("""
 model: {application: ResNet50, input_size: [64, 64]}

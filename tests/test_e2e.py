@@ -68,6 +68,7 @@ def test_every_output_exists_and_parses(shortcut_run):
     assert "What each depth of the network paints" in html
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_audit(shortcut_run, tmp_path):
     _, first_out = shortcut_run
     out = tmp_path / "again"
@@ -84,6 +85,7 @@ def test_same_seed_gives_the_same_audit(shortcut_run, tmp_path):
         assert (first_out / rel).read_bytes() == (out / rel).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_model_that_crashes_exits_3_with_an_error_report_not_a_result(tmp_path):
     keras = pytest.importorskip("keras")
     inputs = keras.Input((64, 64, 3))
@@ -105,6 +107,7 @@ def test_a_model_that_crashes_exits_3_with_an_error_report_not_a_result(tmp_path
     assert not (out / "audit.json").exists()  # nothing that could pass for a result
 
 
+@pytest.mark.slow
 def test_report_out_defaults_and_cli_override(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", ASSETS / "models" / "demo_control.keras", tmp_path / "configured",
                        steps=8, restarts=1)
@@ -113,6 +116,7 @@ def test_report_out_defaults_and_cli_override(tmp_path):
     assert (tmp_path / "override" / "audit.json").exists() and not (tmp_path / "configured").exists()
 
 
+@pytest.mark.slow
 def test_the_seeds_raw_mode_is_one_config_away_and_adds_no_extra_images(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", ASSETS / "models" / "demo_shortcut.keras", tmp_path / "out", steps=8,
                        restarts=1, visualize={"parameterization": "pixels", "transforms": "none"})

@@ -1,12 +1,14 @@
 """What the verdict rests on: without probes, every output says it is observational evidence
 only, and a check without a causal test warns at most unless the config lets it fail."""
 
+import pytest
 import json
 from xml.etree import ElementTree as ET
 
 from conftest import run_cli, write_config
 
 
+@pytest.mark.slow
 def test_without_probes_the_audit_says_so_everywhere_and_does_not_fail_the_gate(tmp_path, demo_model_path):
     cfg = write_config(tmp_path / "c.yaml", demo_model_path, tmp_path / "out", steps=16, restarts=2,
                        gate={"evidence": "cue"})
@@ -26,6 +28,7 @@ def test_without_probes_the_audit_says_so_everywhere_and_does_not_fail_the_gate(
     assert "warn: concept 'arm' in class 'dumbbell' (cue d" in proc.stdout  # the statistic that decided it
 
 
+@pytest.mark.slow
 def test_observational_evidence_fails_the_gate_when_the_config_allows_it(tmp_path, demo_model_path):
     cfg = write_config(tmp_path / "c.yaml", demo_model_path, tmp_path / "out", steps=16, restarts=2,
                        gate={"evidence": "cue", "observational_can_fail": True})

@@ -64,6 +64,7 @@ def _results(audit: dict) -> dict:
     return {k: v for k, v in audit.items() if k not in ("timing_seconds", "provenance")}
 
 
+@pytest.mark.slow
 def test_ray_run_equals_local_run(cluster, config, local_run, tmp_path):
     out = tmp_path / "report"
     proc = run_cli("run", config, "--out", out, "--no-history", "--backend", "ray", "--address", cluster,
@@ -107,6 +108,7 @@ def test_bad_execution_section_is_a_one_line_error(tmp_path, demo_model_path, se
     assert not (tmp_path / "report").exists()
 
 
+@pytest.mark.slow
 def test_an_unreachable_cluster_is_an_input_error(config, tmp_path):
     out = tmp_path / "report"
     proc = run_cli("run", config, "--out", out, "--backend", "ray", "--address", f"127.0.0.1:{_free_port()}")

@@ -48,6 +48,7 @@ def _causal_config(tmp_path, cutouts):
     (_transparent, True, "fully transparent"),  # one empty cutout among good ones, named
     (_inverted, False, "opaque over"),
 ])
+@pytest.mark.slow
 def test_cutouts_that_paste_nothing_or_everything_exit_2(tmp_path, alter, only_first, words):
     """Fully transparent cutouts used to be accepted: nothing was pasted and the causal test
     then cleared the demo's real shortcut."""
@@ -143,6 +144,7 @@ NEGATIVE_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make, words", [c[1:] for c in NEGATIVE_CASES], ids=[c[0] for c in NEGATIVE_CASES])
 def test_unusable_negatives_exit_2(tmp_path, make, words):
     """Zero-variance negatives used to give effects of 1e11 or a crash (exit 3)."""

@@ -53,6 +53,7 @@ def test_a_savedmodel_that_writes_files_is_refused_without_trust_code(tmp_path):
     assert not victim.exists()
 
 
+@pytest.mark.slow
 def test_an_exported_savedmodel_with_variables_is_audited_when_trusted(tmp_path):
     """`model.export()` output, trusted: its variables must outlive the loader (was exit 3)."""
     keras.saving.load_model(DEMO_MODEL).export(tmp_path / "demo_sm", verbose=False)
@@ -65,6 +66,7 @@ def test_an_exported_savedmodel_with_variables_is_audited_when_trusted(tmp_path)
     assert result["model"]["logits_source"] == "log of SavedModel probabilities"
 
 
+@pytest.mark.slow
 def test_a_binary_sigmoid_head_is_audited_as_the_logit_against_its_negation(tmp_path):
     """The demo network with one sigmoid unit z = dumbbell logit - mean of the others: the arm
     raises z, so the gate fails (it used to pass: cue d was 0 by construction)."""
@@ -88,6 +90,7 @@ def test_a_binary_sigmoid_head_is_audited_as_the_logit_against_its_negation(tmp_
     assert "negation" in result["model"]["logits_source"]
 
 
+@pytest.mark.slow
 def test_a_savedmodel_needing_an_unregistered_op_exits_2(tmp_path):
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -151,6 +154,7 @@ LOAD_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make, classes, changes, words", [c[1:] for c in LOAD_CASES], ids=[c[0] for c in LOAD_CASES])
 def test_model_files_refused_at_load(tmp_path, make, classes, changes, words):
     model = make(tmp_path)
@@ -178,6 +182,7 @@ def test_model_files_refused_before_loading(tmp_path, make, changes, words):
     refused_untouched(tmp_path, "run", cfg, words=("model.path", *words), timeout=60)
 
 
+@pytest.mark.slow
 def test_a_lambda_layer_is_refused_without_trust_code(tmp_path):
     inputs = keras.Input((16, 16, 3))
     out = layers.Dense(3, activation="softmax")(layers.Flatten()(layers.Lambda(lambda t: t * 2.0)(inputs)))

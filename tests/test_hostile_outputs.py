@@ -36,6 +36,7 @@ def hostile_names_run(tmp_path_factory):
     return proc, tmp
 
 
+@pytest.mark.slow
 def test_the_run_itself_is_not_disturbed(hostile_names_run):
     proc, tmp = hostile_names_run
     result = json.loads((tmp / "out" / "audit.json").read_text(encoding="utf-8"))
@@ -134,6 +135,7 @@ def test_the_history_page_links_only_to_relative_files(tmp_path):
     assert kept == ["new/index.html", "old/index.html"]  # hand-edited bad entries are dropped
 
 
+@pytest.mark.slow
 def test_faults_after_the_report_never_change_the_exit_code(tmp_path):
     """A non-string field in history.json, an unwritable $GITHUB_STEP_SUMMARY and a closed
     stdout used to turn exit 1 into exit 3 after the report was written."""
@@ -163,6 +165,7 @@ def test_faults_after_the_report_never_change_the_exit_code(tmp_path):
     assert not (tmp_path / "out" / "crash.txt").exists()
 
 
+@pytest.mark.slow
 def test_a_deeply_nested_baseline_is_incompatible_not_a_crash(tmp_path):
     """Its RecursionError used to replace a finished audit with a crash report (exit 3)."""
     baseline = tmp_path / "baseline.json"

@@ -23,6 +23,7 @@ def _previous_report(out):
 
 @pytest.mark.parametrize("sig, code, words", [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
                                                (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.slow
 def test_a_signal_while_writing_leaves_the_previous_report_and_no_staging(tmp_path, sig, code, words):
     out = tmp_path / "out"
     _previous_report(out)
@@ -70,6 +71,7 @@ for i in range(rounds):
 """
 
 
+@pytest.mark.slow
 def test_concurrent_runs_swapping_one_report_folder_never_race(tmp_path):
     """A stress run, not a retry: 4 processes x 500 synchronized swaps of the same folder (before the
     fix about 1 swap in 10,000 raised FileNotFoundError and left an `.old-` folder beside the target);

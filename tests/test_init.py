@@ -1,5 +1,6 @@
 """`audit init MODEL [--probes DIR]` writes a starter config that passes `audit validate` as written."""
 
+import pytest
 import shutil
 
 import yaml
@@ -8,6 +9,7 @@ from conftest import ASSETS, run_cli
 from test_probes import _class_folders, _rescaling_model
 
 
+@pytest.mark.slow
 def test_init_reads_classes_from_probe_folders_and_the_range_from_the_model(tmp_path):
     model = _rescaling_model(tmp_path / "m.keras")
     probes = _class_folders(tmp_path / "val")
@@ -27,6 +29,7 @@ def test_init_reads_classes_from_probe_folders_and_the_range_from_the_model(tmp_
     assert proc.returncode == 2 and "exists" in proc.stderr
 
 
+@pytest.mark.slow
 def test_init_without_probes_names_classes_by_index_and_validates(tmp_path):
     shutil.copy(ASSETS / "models" / "demo_shortcut.keras", tmp_path / "m.keras")
     out = tmp_path / "audit.yaml"
@@ -39,6 +42,7 @@ def test_init_without_probes_names_classes_by_index_and_validates(tmp_path):
     assert proc.returncode == 0 and "observational evidence only" in proc.stdout, proc.stderr
 
 
+@pytest.mark.slow
 def test_a_run_stops_when_the_sorted_folder_names_are_not_the_model_s_class_order(tmp_path):
     # the demo model's outputs are [dumbbell, barbell, kettlebell, ball, racket, bottle]; `audit init`
     # names them after the sorted probe folders, as image_dataset_from_directory would: every name wrong
@@ -61,6 +65,7 @@ def test_a_run_stops_when_the_sorted_folder_names_are_not_the_model_s_class_orde
     assert proc.returncode in (0, 1), proc.stderr
 
 
+@pytest.mark.slow
 def test_init_takes_the_class_names_from_a_file_when_the_probes_cover_some_classes(tmp_path):
     shutil.copy(ASSETS / "models" / "demo_shortcut.keras", tmp_path / "m.keras")
     names = tmp_path / "classes.txt"

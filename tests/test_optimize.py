@@ -42,6 +42,7 @@ def test_same_seed_same_images_other_seed_other_images(model):
     assert not np.allclose(a.images, c.images)
 
 
+@pytest.mark.slow
 def test_a_class_does_not_depend_on_which_other_classes_run_or_on_chunking(model):
     full = class_visualizations(model, BASE, progress=False)
     one = class_visualizations(model, dataclasses.replace(BASE, classes=("ball",)), progress=False)
@@ -72,6 +73,7 @@ def test_fourier_with_transforms_reaches_each_class_with_smoother_images(model):
     assert _tv(readable.images) < 0.5 * _tv(raw.images)
 
 
+@pytest.mark.slow
 def test_fourier_with_transforms_is_deterministic_and_independent_of_the_batch(model):
     cfg = dataclasses.replace(READABLE, steps=16)
     full = class_visualizations(model, cfg, progress=False)

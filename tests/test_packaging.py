@@ -2,6 +2,7 @@
 new venv, run from outside the repository; and the packaged demo configs say what the
 repository's configs/ say."""
 
+import pytest
 import subprocess
 import sys
 import zipfile
@@ -25,6 +26,7 @@ def test_the_wheel_holds_the_demo_its_configs_templates_and_schema(wheel_venv):
     assert f"Name: {DIST_NAME}" in text and "tensorflow-cpu" in text and "extra == \"cpu\"" in text
 
 
+@pytest.mark.slow
 def test_the_installed_wheel_runs_the_demo_outside_the_repository(wheel_venv, tmp_path):
     venv, _ = wheel_venv
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import audit; print(audit.__file__)"],

@@ -99,6 +99,7 @@ def numpy_lite0_logits(sd, images):
     return x.mean(axis=(1, 2)) @ sd["_fc.weight"].T + sd["_fc.bias"]
 
 
+@pytest.mark.slow
 def test_keras_lite0_matches_an_independent_numpy_forward_pass(lite_models):
     import keras
     from skimage import data

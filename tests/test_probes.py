@@ -37,6 +37,7 @@ def _demo_config(tmp_path, probes):
     return path
 
 
+@pytest.mark.slow
 def test_class_folders_give_per_class_accuracy_in_every_output(tmp_path):
     cfg = _demo_config(tmp_path, _class_folders(tmp_path / "probes"))
     proc = run_cli("validate", cfg)
@@ -75,6 +76,7 @@ def test_a_sub_folder_named_by_class_index_holds_that_class(tmp_path):
     ("too few", "only 6 images in the class sub-folders"),
     ("one class twice", "sub-folders '0' and 'dumbbell' of"),
 ])
+@pytest.mark.slow
 def test_validate_refuses_the_probe_folders_run_would_refuse(tmp_path, layout, message):
     probes = tmp_path / "probes"
     if layout == "unknown class":
@@ -98,6 +100,7 @@ def test_validate_refuses_the_probe_folders_run_would_refuse(tmp_path, layout, m
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_wrong_pixel_range_stops_the_run_naming_model_input_range(tmp_path):
     # the demo model expects [0, 1]; at [-1, 1] it gets 28% of the labelled probes right (93% at [0, 1])
     cfg = _demo_config(tmp_path, _class_folders(tmp_path / "probes"))
@@ -122,6 +125,7 @@ def _rescaling_model(path):
     return path
 
 
+@pytest.mark.slow
 def test_the_input_range_is_read_from_a_rescaling_layer_and_a_contradiction_is_refused(tmp_path):
     from conftest import write_config
 
@@ -143,6 +147,7 @@ def test_the_input_range_is_read_from_a_rescaling_layer_and_a_contradiction_is_r
     assert "[0, 255]" in proc.stderr and not (tmp_path / "out2").exists()
 
 
+@pytest.mark.slow
 def test_a_model_near_chance_on_its_labelled_probes_is_said_on_the_console(tmp_path):
     # the probe images dealt into the class folders in turn: no pixel range or class order fits them
     probes = tmp_path / "probes"

@@ -39,6 +39,7 @@ def real_run(tmp_path_factory):
     return proc, {(c["class_name"], c["concept"]): c for c in audit["checks"]}, audit
 
 
+@pytest.mark.slow
 def test_the_watermark_shortcut_fails_the_gate(real_run):
     proc, checks, audit = real_run
     carton = checks[("cardboard box / carton", "cjk_watermark")]

@@ -13,6 +13,7 @@ from audit.images import save_png
 from audit.report import render_all
 
 
+@pytest.mark.slow
 def test_a_1000_class_report_stays_under_10_mb(shortcut_run, tmp_path):
     """Thumbnails are capped; the full-size PNGs are linked files beside the report."""
     result = json.loads((shortcut_run[1] / "audit.json").read_text())

@@ -3,6 +3,7 @@ every cue perfectly correlated with its class (rho = 1) must fail the gate on ea
 relies on (measured by pasting the cue onto held-out images), and the same CNN trained with the
 cues uncorrelated (rho = 0, the control) must raise nothing."""
 
+import pytest
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import sys
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_smoke_subset_catches_planted_cues_and_stays_quiet_on_the_control(tmp_path):
     out = tmp_path / "validity.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "validity" / "run.py"), "--smoke",
