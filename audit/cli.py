@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from audit.version import __version__
-from audit.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
+from audit.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, Terminated, UserError, handle_stop_signals
 
 
 def _quiet_tensorflow() -> None:
@@ -341,15 +341,6 @@ def _flush_stdout() -> None:
         os.close(devnull)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (what CI cancellations and timeouts send) or SIGHUP: handled like Ctrl-C, so the
-    staging folder is removed and the previous report stays as it was."""
-
-
-def _terminate(signum, frame):
-    raise Terminated(signum)
-
-
 def _interrupted(exc: KeyboardInterrupt) -> int:
     if isinstance(exc, Terminated):
         name = signal.Signals(exc.args[0]).name
@@ -376,8 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
+    handle_stop_signals()
     try:
         code = args.func(args)
         _flush_stdout()
