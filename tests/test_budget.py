@@ -75,6 +75,7 @@ def test_over_budget_the_audit_still_finds_the_shortcut_and_shows_every_class(bu
     assert b["spent"] == 6 * 16 + (1 + len(b["sampled"])) * 3 * 32
 
 
+@pytest.mark.slow
 def test_over_budget_every_output_says_what_was_skipped(budgeted):
     _, out = budgeted
     said = json.loads((out / "audit.json").read_text())["visualization"]["budget"]["statement"]

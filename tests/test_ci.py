@@ -20,6 +20,7 @@ def test_audit_json_matches_the_committed_schema(shortcut_run, control_run):
         jsonschema.validate(json.loads((out / "audit.json").read_text()), SCHEMA)
 
 
+@pytest.mark.slow
 def test_the_schema_rejects_a_result_without_a_verdict(shortcut_run):
     data = json.loads((shortcut_run[1] / "audit.json").read_text())
     del data["verdict"]
@@ -71,6 +72,7 @@ def test_a_missing_or_incompatible_baseline_is_never_a_silent_pass(tmp_path, con
     assert f"baseline {state}" in (out / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_audit_diff_renders_markdown_and_html(shortcut_run, control_run, tmp_path):
     proc = run_cli("diff", control_run[1] / "audit.json", shortcut_run[1] / "audit.json")
     assert proc.returncode == 0

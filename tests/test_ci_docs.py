@@ -99,6 +99,7 @@ def test_gitlab_example_fails_the_job_and_keeps_the_junit_report(user_repo, whee
     assert (user_repo / job["artifacts"]["paths"][0] / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_documented_demo_output_is_what_the_demo_prints(shortcut_run):
     shown = "$ audit run configs/demo.yaml\n"
     pages = [page for page in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))) if shown in page.read_text()]

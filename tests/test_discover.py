@@ -148,6 +148,7 @@ def test_discover_command_needs_only_a_model_and_class_folders_and_repeats_itsel
     assert flat.returncode == 2 and "sub-folder per class" in flat.stderr and not (tmp_path / "flat").exists()
 
 
+@pytest.mark.slow
 def test_discover_config_errors_name_the_key(tmp_path, validation):
     cfg = _config(tmp_path / "a.yaml", tmp_path / "out", validation)
     data = yaml.safe_load(cfg.read_text())
@@ -207,6 +208,7 @@ def test_levels_stay_review_unless_warn_or_fail_is_configured_and_only_fail_chan
         assert (decided.level, decided.exit_code) == (verdict, 1 if verdict == "fail" else 0)
 
 
+@pytest.mark.slow
 def test_a_failing_discovered_pattern_is_a_failure_in_junit_and_named_in_the_summary(discovery_run):
     """The exit code counts a pattern at discover.fail; the CI's test list and step summary must agree."""
     from xml.etree import ElementTree as ET

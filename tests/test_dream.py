@@ -80,6 +80,7 @@ def test_images_larger_than_the_model_input_are_tiled(model, photo):
     assert result.objective_end[-1] > result.objective_start[-1]
 
 
+@pytest.mark.slow
 def test_tiles_in_groups_give_the_same_dream(model, photo):
     # a memory budget too small for all tiles at once sums the groups' gradients: same image
     big = np.tile(photo, (2, 3, 1))[:100, :150]  # 2 x 3 tiles of 64
@@ -91,6 +92,7 @@ def test_tiles_in_groups_give_the_same_dream(model, photo):
     assert np.allclose(together.objective_end, in_pairs.objective_end, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_smoothing_lowers_total_variation(model, photo):
     # `smoothing` weighs the class visualizations' total variation (penalties.py) in the objective's units:
     # 0.003 of this layer's mean per full-contrast edge smooths the dream while the objective still climbs
@@ -103,6 +105,7 @@ def test_smoothing_lowers_total_variation(model, photo):
     assert all(end > start for start, end in zip(smooth.objective_start, smooth.objective_end))
 
 
+@pytest.mark.slow
 def test_same_seed_same_dream(model, photo):
     objective = objectives.layer_mean("features")
     read = activation_reader(model, objective.layers)

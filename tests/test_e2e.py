@@ -9,6 +9,7 @@ import pytest
 from conftest import ASSETS, ROOT, run_cli, write_config
 
 
+@pytest.mark.slow
 def test_shortcut_model_fails_on_dumbbell_x_arm_and_nothing_else(shortcut_run):
     proc, out = shortcut_run
     assert proc.returncode == 1, proc.stderr
@@ -20,6 +21,7 @@ def test_shortcut_model_fails_on_dumbbell_x_arm_and_nothing_else(shortcut_run):
     assert "FAIL" in proc.stdout and str(out / "index.html") in proc.stdout
 
 
+@pytest.mark.slow
 def test_control_model_passes(control_run):
     proc, out = control_run
     assert proc.returncode == 0, proc.stderr
@@ -27,6 +29,7 @@ def test_control_model_passes(control_run):
     assert result["verdict"] == "pass" and result["findings"] == []
 
 
+@pytest.mark.slow
 def test_every_output_exists_and_parses(shortcut_run):
     _, out = shortcut_run
     result = json.loads((out / "audit.json").read_text())

@@ -76,6 +76,7 @@ def test_ray_run_equals_local_run(cluster, config, local_run, tmp_path):
     assert local_run["provenance"]["execution"] == {"backend": "local"}
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried(cluster, config, local_run, tmp_path):
     marker = tmp_path / "killed-once"
     out = tmp_path / "report"
@@ -86,6 +87,7 @@ def test_a_killed_worker_is_retried(cluster, config, local_run, tmp_path):
     assert _results(json.loads((out / "audit.json").read_text())) == _results(local_run)
 
 
+@pytest.mark.slow
 def test_a_run_that_cannot_finish_fails_closed(cluster, config, tmp_path):
     out = tmp_path / "report"
     proc = run_cli("run", config, "--out", out, "--no-history", "--backend", "ray", "--address", cluster,
@@ -119,6 +121,7 @@ def test_an_unreachable_cluster_is_an_input_error(config, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_without_ray_installed_the_error_says_how_to_get_it(tmp_path, demo_model_path):
     # a Python that cannot import ray: the project's venv with ray hidden from it
     shadow = tmp_path / "shadow"

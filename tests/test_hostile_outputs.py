@@ -47,6 +47,7 @@ def test_the_run_itself_is_not_disturbed(hostile_names_run):
     no_staging_left(tmp)
 
 
+@pytest.mark.slow
 def test_junit_is_well_formed_with_control_characters_in_names_and_paths(hostile_names_run):
     _, tmp = hostile_names_run
     root = ET.parse(tmp / "out" / "junit.xml").getroot()  # raised on the model name's \x01 before
@@ -54,6 +55,7 @@ def test_junit_is_well_formed_with_control_characters_in_names_and_paths(hostile
     assert baseline[0].find("failure").get("message").startswith("baseline missing")
 
 
+@pytest.mark.slow
 def test_annotations_cannot_inject_workflow_commands(hostile_names_run):
     proc, tmp = hostile_names_run
     result = json.loads((tmp / "out" / "audit.json").read_text(encoding="utf-8"))
@@ -65,6 +67,7 @@ def test_annotations_cannot_inject_workflow_commands(hostile_names_run):
     assert any("dumb%0Abell%3A%3Awarning title=x%3A%3Ainjected" in line for line in commands)
 
 
+@pytest.mark.slow
 def test_summary_md_keeps_its_table_and_passes_no_html(hostile_names_run):
     _, tmp = hostile_names_run
     text = (tmp / "out" / "summary.md").read_text(encoding="utf-8")
@@ -76,6 +79,7 @@ def test_summary_md_keeps_its_table_and_passes_no_html(hostile_names_run):
     assert "\x01" not in text and "\x07" not in text
 
 
+@pytest.mark.slow
 def test_someone_elses_history_json_is_never_overwritten(hostile_names_run):
     _, tmp = hostile_names_run
     assert (tmp / "history.json").read_text() == '{"runs": "kept by another tool"}'
@@ -85,6 +89,7 @@ def test_someone_elses_history_json_is_never_overwritten(hostile_names_run):
     assert 'href="out/index.html"' in (tmp / "audit-history.html").read_text()
 
 
+@pytest.mark.slow
 def test_scores_csv_never_starts_a_cell_with_a_formula(hostile_names_run):
     """A class name from the provider's classes file that a spreadsheet would evaluate
     (=HYPERLINK(...), +cmd|...) is written as text; numbers, negative ones too, stay numbers."""

@@ -50,6 +50,7 @@ def test_the_control_model_trained_with_arms_everywhere_is_not_flagged(folders):
     assert not np.any((s.shift >= 0.35) & (s.p < 0.01)), np.round(s.shift, 2)
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_at_any_memory_budget(folders):
     a, b = _scores("shortcut", folders, seed=3), _scores("shortcut", folders, seed=3, batch_size=7)
     assert np.allclose(a.shift, b.shift, atol=1e-5, equal_nan=True)

@@ -34,6 +34,7 @@ def test_ascent_raises_each_class_logit_from_noise(model):
     assert np.all(vis.logits.argmax(-1) == np.arange(6)[:, None])
 
 
+@pytest.mark.slow
 def test_same_seed_same_images_other_seed_other_images(model):
     a = class_visualizations(model, BASE, progress=False)
     b = class_visualizations(model, BASE, progress=False)
@@ -53,6 +54,7 @@ def test_a_class_does_not_depend_on_which_other_classes_run_or_on_chunking(model
     assert np.allclose(chunked.images, full.images, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_opt_in_regularization_changes_the_images_and_smooths_them(model):
     plain = class_visualizations(model, BASE, progress=False)
     smooth = class_visualizations(model, dataclasses.replace(BASE, total_variation=50.0, jitter=2), progress=False)
@@ -64,6 +66,7 @@ def _tv(images):
     return np.abs(np.diff(images, axis=2)).mean() + np.abs(np.diff(images, axis=3)).mean()
 
 
+@pytest.mark.slow
 def test_fourier_with_transforms_reaches_each_class_with_smoother_images(model):
     raw = class_visualizations(model, dataclasses.replace(BASE, steps=48), progress=False)
     readable = class_visualizations(model, READABLE, progress=False)
@@ -104,6 +107,7 @@ def _target_probability(vis):
     return np.take_along_axis(p, vis.class_indices[:, None, None], axis=-1)[..., 0]  # (C, R)
 
 
+@pytest.mark.slow
 def test_early_stop_freezes_each_image_at_the_first_step_it_reaches_the_probability(model):
     stop, steps = 0.99, 64
     early = class_visualizations(model, dataclasses.replace(BASE, steps=steps, stop_probability=stop), progress=False)
@@ -122,6 +126,7 @@ def test_early_stop_freezes_each_image_at_the_first_step_it_reaches_the_probabil
     assert _target_probability(fewer)[0, r] < stop
 
 
+@pytest.mark.slow
 def test_the_loop_takes_any_objective_and_reads_each_images_own_target(model):
     # class images are the loop climbing target_logit() with the class indices as targets
     cfg = dataclasses.replace(READABLE, steps=16, classes=("ball", "racket"))
@@ -136,6 +141,7 @@ def test_the_loop_takes_any_objective_and_reads_each_images_own_target(model):
     assert vis.logits.shape == (2, 2, 6)  # the model's class logits of the final images
 
 
+@pytest.mark.slow
 def test_a_pattern_picture_climbs_its_own_pattern_at_the_feature_map(model):
     import tensorflow as tf
 

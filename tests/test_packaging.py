@@ -11,6 +11,7 @@ from audit.config import load_config
 from conftest import DIST_NAME, ROOT, clean_env
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_the_demo_its_configs_templates_and_schema(wheel_venv):
     _, dist = wheel_venv
     (wheel,) = dist.glob("keras_shortcut_audit-*.whl")

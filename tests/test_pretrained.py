@@ -116,6 +116,7 @@ def test_keras_lite0_matches_an_independent_numpy_forward_pass(lite_models):
     assert np.allclose(model(images).numpy().sum(1), 1.0, atol=1e-5)  # the Softmax layer is kept
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_real_photos_get_the_right_imagenet_class(lite_models, name):
     from skimage import data
@@ -139,6 +140,7 @@ def test_class_names_are_the_1000_imagenet_classes_each_unique():
     assert written == names
 
 
+@pytest.mark.slow
 def test_converted_model_loads_through_the_audit_config(tmp_path):
     """`model.path` + `classes_file` + `input_range: [0, 255]`: the audit sees ImageNet classes,
     the pre-softmax logits and the last feature map, in safe mode."""

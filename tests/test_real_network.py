@@ -48,6 +48,7 @@ def test_the_watermark_shortcut_fails_the_gate(real_run):
     assert proc.returncode == audit["exit_code"] == 1, proc.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_no_top1_flips_yet_the_log_probability_shift_decides(real_run):
     # the failure mode this guards against: confident real photos never flip, so a flip-rate
     # gate passed every watermark check
@@ -57,6 +58,7 @@ def test_no_top1_flips_yet_the_log_probability_shift_decides(real_run):
     assert carton["causal_logp_rise"] > 0.3
 
 
+@pytest.mark.slow
 def test_control_concept_and_unrelated_classes_stay_quiet(real_run):
     _, checks, _ = real_run
     for cls in CLASSES:

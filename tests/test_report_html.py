@@ -96,6 +96,7 @@ def _visible_rows(page):
                                      "r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent, r.cells[4].textContent])")
 
 
+@pytest.mark.slow
 def test_report_in_a_real_browser(browser, shortcut_run):
     out = shortcut_run[1]
     page, requests, errors = _open(browser, out / "index.html")
@@ -128,6 +129,7 @@ def test_report_in_a_real_browser(browser, shortcut_run):
     page.close()
 
 
+@pytest.mark.slow
 def test_dream_and_diff_pages_load_cleanly(browser, shortcut_run, control_run, tmp_path):
     from conftest import run_cli
 

@@ -35,6 +35,7 @@ def differences(expected, actual, path="audit.json") -> list[str]:
     return [] if expected == actual else [f"{path}: recorded {str(expected)[:80]!r}, now {str(actual)[:80]!r}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["shortcut_run", "control_run"])
 def test_the_demo_record_is_unchanged_apart_from_timings(run, request):
     proc, out = request.getfixturevalue(run)
