@@ -121,7 +121,8 @@ def probes_stage(run: Run, model: LoadedModel, inputs: InputBank) -> Probed:
         clean = log_probs(model, probes.images, batch)
         report = probe_accuracy(clean.argmax(1), probes, model.classes)
         if probes.labels is not None:
-            report["sanity"] = check_probe_predictions(model.keras_model, probes.images, probes.labels, model.classes,
+            predict = None if model.keras_model is None else model.predict_model_input
+            report["sanity"] = check_probe_predictions(predict, probes.images, probes.labels, model.classes,
                                                        model.input_range, clean.argmax(1),
                                                        report["top_prediction_share"])
     return Probed(batch, clean, report)
