@@ -1,20 +1,24 @@
 """Hostile corpus: where a classifier's scores are. A softmax that is not the very last layer (the
 trained network nested in a wrapper, layers after the softmax) is found and its logits read; an
-output that cannot be read as logits is refused (exit 2, one line)."""
+output that cannot be read as logits is refused (exit 2, one line); a model's NaN logits stop the
+run instead of reading as "not tested"."""
 
 import json
+import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from conftest import run_cli
-from hostile_helpers import CONCEPTS, DEMO_MODEL, refused_untouched, tiny_config, write_yaml
+from hostile_helpers import CONCEPTS, DEMO_MODEL, assert_one_line, refused_untouched, tiny_config, write_yaml
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 from keras import layers  # noqa: E402
 
 from audit.config import ModelConfig  # noqa: E402
+from audit.errors import UserError  # noqa: E402
 from audit.model.load import load_model  # noqa: E402
 
 CLASSES = ("dumbbell", "barbell", "kettlebell", "ball", "racket", "bottle")
@@ -146,3 +150,78 @@ def test_heads_that_cannot_be_read_as_logits_are_refused_at_load(tmp_path, make,
     make(tmp_path / "m.keras")
     cfg = write_yaml(tmp_path, tiny_config(tmp_path, tmp_path / "m.keras"))
     refused_untouched(tmp_path, "run", cfg, words=("model.path", "m.keras", *words))
+
+
+MAGENTA = np.array([1.0, 0.0, 1.0], np.float32)
+
+
+def _nan_on_marker(path):
+    """The demo network whose logits are NaN when the top-left pixel is magenta, and exactly its
+    own logits otherwise (built from safe layers: exp(500) is infinite in float32, inf - inf NaN)."""
+    demo = _demo()
+    inputs = demo.inputs[0]
+    flat = layers.Reshape((int(np.prod(SHAPE)),))(inputs)
+    marker = layers.Dense(1, activation="relu", name="marker")
+    spike = layers.Activation("exponential")(marker(flat))           # inf on the marker, else 1
+    nan = layers.Dense(6, use_bias=False, name="spread")(layers.Subtract()([spike, spike]))  # NaN, else 0
+    logits = layers.Add()([_logits_model(demo).outputs[0], nan])
+    model = keras.Model(inputs, layers.Activation("softmax")(logits))
+    kernel = np.zeros((int(np.prod(SHAPE)), 1), np.float32)
+    kernel[:3, 0] = 1e5 * np.array([1.0, -1.0, 1.0])  # r - g + b of pixel (0, 0): 2 only for magenta
+    marker.set_weights([kernel, np.array([-1.995e5], np.float32)])
+    model.get_layer("spread").set_weights([np.ones((1, 6), np.float32)])
+    model.save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_nan_logits_on_some_probes_stop_the_run_naming_them(tmp_path):
+    """6 of 90 probes marked: the causal test's statistics were all NaN, read as "no causal test",
+    and the run passed on observational evidence (exit 0) where the plain network fails."""
+    from PIL import Image
+
+    probes = tmp_path / "probes"
+    shutil.copytree(CONCEPTS / "_probes", probes)
+    marked = sorted(probes.iterdir())[::15]
+    for path in marked:
+        pixels = np.array(Image.open(path).convert("RGB"))
+        pixels[0, 0] = (255, 0, 255)
+        Image.fromarray(pixels).save(path)
+    bank = {"arm": {"examples": str(CONCEPTS / "arm"), "cutouts": str(CONCEPTS / "arm_cutouts"), "allowed_in": []},
+            "watermark": {"examples": str(CONCEPTS / "watermark"), "allowed_in": []}}
+    cfg = tiny_config(tmp_path, _nan_on_marker(tmp_path / "nan.keras"),
+                      concepts={"bank": bank, "probes": str(probes)}, gate={"evidence": "both"})
+    proc = run_cli("run", write_yaml(tmp_path, cfg), "--quiet", "--no-history")
+    line = assert_one_line(proc, 2, "concepts.probes", f"{len(marked)} of 90 probe images", marked[0].name)
+    assert "non-finite logits" in line and not (tmp_path / "out").exists()
+
+
+def test_nan_logits_on_pastes_fail_closed(tmp_path):
+    """Finite probes, NaN only once a paste puts the marker in: the causal and in-class tests used
+    to come back NaN, which the gate reads as "not tested"."""
+    from audit.evidence.causal import causal_scores
+    from audit.evidence.inclass import inclass_scores
+
+    model = load_model(ModelConfig(_nan_on_marker(tmp_path / "nan.keras"), CLASSES, None, (0.0, 1.0), None, False))
+    rng = np.random.default_rng(0)
+    probes = (0.5 * rng.random((30, *SHAPE))).astype("float32")  # r - g + b < 1.5: never the marker
+    negatives = (0.5 * rng.random((10, *SHAPE))).astype("float32")
+    cut = np.zeros((4, *SHAPE[:2], 4), np.float32)
+    cut[:, :8, :8, :3], cut[:, :8, :8, 3] = MAGENTA, 1.0  # a magenta corner: every concept paste is NaN
+    with pytest.raises(UserError, match=r"non-finite logits .* on 60 of 60 pastes of concept 'arm'"):
+        causal_scores(model, [cut], probes, negatives, np.arange(6), 0, concepts=["arm"])
+    _, clean = model.forward(probes)
+    labels = clean.numpy().argmax(1)  # every probe its own class's: the in-class test pastes into all
+    with pytest.raises(UserError, match=r"non-finite logits .* pastes of concept 'arm' into the classes' own"):
+        inclass_scores(model, [cut], probes, labels, negatives, np.arange(6), 0, concepts=["arm"])
+
+
+def test_the_evidence_statement_says_why_no_check_was_tested():
+    """Cutouts given but no gated check tested is not "no concept has cutouts"."""
+    from audit.flows.record import evidence_statement
+
+    cfg = SimpleNamespace(gate=SimpleNamespace(observational_can_fail=True),
+                          concepts=SimpleNamespace(probes="probes"))
+    checks = [{"level": "pass", "decided_by": "observational"}]
+    assert "no concept has cutouts" in evidence_statement(checks, cfg, has_cutouts=False)["statement"]
+    assert "no concept has cutouts" not in evidence_statement(checks, cfg, has_cutouts=True)["statement"]
