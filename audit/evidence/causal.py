@@ -23,9 +23,11 @@ Per (class, concept), over the probes not already predicted as the class:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
+from audit.errors import UserError
 from audit.evidence import stats
 from audit.model.load import MAX_FORWARD_BATCH, LoadedModel
 
@@ -62,6 +64,22 @@ def log_probs(model: LoadedModel, images: np.ndarray, batch_size: int = MAX_FORW
         logits = model.predict(tf.constant(images[i:i + batch_size], tf.float32))[1]
         out.append(tf.nn.log_softmax(tf.cast(logits, tf.float64)).numpy())
     return np.concatenate(out)
+
+
+def require_finite(lp: np.ndarray, what: str) -> np.ndarray:
+    """The log-probabilities, when every image's are finite. A NaN statistic is how a check says it
+    was not measured, so a model's NaN (or infinite) logits must stop the run, never read as "not
+    tested": the gate fails closed, naming how many images gave them."""
+    bad = int((~np.isfinite(lp).all(axis=1)).sum())
+    if bad:
+        raise UserError(f"model.path: the model gives non-finite logits (NaN or infinity) on {bad} of {len(lp)} "
+                        f"{what}, so the causal test cannot be read; fix the model so that every image gets finite "
+                        "logits")
+    return lp
+
+
+def concept_label(concepts: Sequence[str], k: int) -> str:
+    return f"concept {concepts[k]!r}" if k < len(concepts) else f"concept #{k + 1}"
 
 
 def paste_log_probs(model: LoadedModel, cut: np.ndarray, probes: np.ndarray, negatives: np.ndarray, seed: int,
@@ -124,18 +142,19 @@ def class_shifts(rise: np.ndarray, top: np.ndarray, spread: float) -> np.ndarray
 def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: np.ndarray,
                   negatives: np.ndarray, class_indices: np.ndarray, seed: int,
                   clean: np.ndarray | None = None, control: str = "mask",
-                  batch_size: int = MAX_FORWARD_BATCH) -> CausalScores:
+                  batch_size: int = MAX_FORWARD_BATCH, concepts: Sequence[str] = ()) -> CausalScores:
     """cutouts[k]: (n, H, W, ch + 1) RGBA-like arrays in [0, 1] for concept k, or None.
     `clean`: the probes' own log-probabilities, when already computed. `control`: "mask" fills the
     cutout's own alpha with a negative image, "footprint" a blob of the same place and opacity.
-    `batch_size`: images per forward call (from the memory budget: model.forward_batch_size)."""
+    `batch_size`: images per forward call (from the memory budget: model.forward_batch_size).
+    `concepts`: their names, for the error a non-finite logit stops the run with (require_finite)."""
     C, K = len(class_indices), len(cutouts)
     shape = (C, K)
     names = ("flip", "flip_control", "effect", "logp_rise", "shift", "p")
     out = {name: np.full(shape, np.nan) for name in names}
     n = len(probes) * PASTES_PER_PROBE
     probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
-    clean = log_probs(model, probes, batch_size) if clean is None else clean
+    clean = require_finite(log_probs(model, probes, batch_size) if clean is None else clean, "probe images")
     spread = logit_spread(clean)
     top = clean.argmax(1)[probe_idx]
     # a paste of a probe already seen as the class cannot flip to it: per class, the pastes that count
@@ -145,7 +164,8 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
         if cut is None:
             continue
         with_concept, with_control = paste_log_probs(model, cut, probes, negatives, seed, k, control, batch_size)
-        rise = with_concept - with_control
+        what = f"pastes of {concept_label(concepts, k)} on the probe images (concept and control pastes)"
+        rise = require_finite(with_concept, what) - require_finite(with_control, what)
         shifts = class_shifts(rise, top, spread)
         for c, cls in enumerate(class_indices):
             keep = eligible[c]

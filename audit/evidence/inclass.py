@@ -29,11 +29,13 @@ comparison paste at the same place, so whatever the paste covers is covered in b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from audit.evidence import stats
-from audit.evidence.causal import PASTES_PER_PROBE, SHIFT_CAP, SHOWN, paste_log_probs, log_probs, logit_spread
+from audit.evidence.causal import (PASTES_PER_PROBE, SHIFT_CAP, SHOWN, concept_label, log_probs, logit_spread,
+                                   paste_log_probs, require_finite)
 from audit.model.load import MAX_FORWARD_BATCH, LoadedModel
 
 MIN_PROBES = 5  # a class needs this many probes of its own for an in-class test
@@ -58,15 +60,17 @@ def log_odds(lp: np.ndarray) -> np.ndarray:
 
 def inclass_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: np.ndarray, labels: np.ndarray,
                    negatives: np.ndarray, class_indices: np.ndarray, seed: int, clean: np.ndarray | None = None,
-                   control: str = "mask", batch_size: int = MAX_FORWARD_BATCH) -> InClassScores:
+                   control: str = "mask", batch_size: int = MAX_FORWARD_BATCH,
+                   concepts: Sequence[str] = ()) -> InClassScores:
     """cutouts[k]: concept k's RGBA cutouts or None. labels: each probe's model class index.
     `clean`: the probes' log-probabilities when already computed (they say which probes the
-    model puts in their class, and set the logit spread, the same scale as the insertion test's)."""
+    model puts in their class, and set the logit spread, the same scale as the insertion test's).
+    `concepts`: their names, for the error a non-finite logit stops the run with."""
     C, K = len(class_indices), len(cutouts)
     out = {name: np.full((C, K), np.nan) for name in ("rise", "shift", "p")}
     counts = np.zeros((C, K), int)
     shown = np.full((C, K, SHOWN), -1, int)
-    clean = log_probs(model, probes, batch_size) if clean is None else clean
+    clean = require_finite(log_probs(model, probes, batch_size) if clean is None else clean, "probe images")
     own = np.flatnonzero(np.isin(labels, class_indices) & (clean.argmax(1) == labels))
     if not len(own):
         return InClassScores(probes=counts, **out)
@@ -78,6 +82,8 @@ def inclass_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes:
         if cut is None:
             continue
         with_concept, with_control = paste_log_probs(model, cut, images, negatives, seed, k, control, batch_size)
+        what = f"pastes of {concept_label(concepts, k)} into the classes' own probe images (in-class test)"
+        with_concept, with_control = require_finite(with_concept, what), require_finite(with_control, what)
         rise = log_odds(with_concept[rows, per_paste]) - log_odds(with_control[rows, per_paste])
         per_probe = np.clip(rise / spread, -SHIFT_CAP, SHIFT_CAP).reshape(len(own), PASTES_PER_PROBE).mean(1)
         paste_rise, rise = rise, rise.reshape(len(own), PASTES_PER_PROBE).mean(1)

@@ -43,9 +43,10 @@ def execution_record(cfg: Config) -> dict:
                                       "retries": e.retries} if e.backend == "ray" else {})}
 
 
-def evidence_statement(checks: list[dict], cfg: Config) -> dict:
+def evidence_statement(checks: list[dict], cfg: Config, has_cutouts: bool) -> dict:
     """What the verdict rests on, said plainly in every output: a causal test (pastes on probes)
-    or observational evidence only, which cannot tell "looks like" from "relies on"."""
+    or observational evidence only, which cannot tell "looks like" from "relies on". `has_cutouts`:
+    some concept had cutouts (hand-made or found) to paste."""
     gated = [c for c in checks if c["level"] != "allowed"]
     causal = sum(c["decided_by"].startswith("causal") for c in gated)
     observational = len(gated) - causal
@@ -55,7 +56,8 @@ def evidence_statement(checks: list[dict], cfg: Config) -> dict:
         mode, text = "causal", "Every check was decided by the causal test (concept pastes on probe images)."
     elif causal == 0:
         why = ("no probes were given (concepts.probes)" if cfg.concepts.probes is None else
-               "no concept has cutouts")
+               "no concept has cutouts" if not has_cutouts else
+               "no gated check's concept has cutouts, or every probe is already predicted as its class")
         mode, text = "observational", (
             f"This verdict rests on observational evidence only: {why}, so no check has a causal test. "
             f"Observational evidence (what concept images and class visualizations look like to the model) "
@@ -201,7 +203,7 @@ def audit_sections(e: Evidence, shown: Shown, written: Written) -> dict:
                                                                         written.patterns),
         "discovery": None if e.discovery is None else discovery_section(e.discovery, e.cfg.discover),
         "gate": gate_section(e.cfg),
-        "evidence": evidence_statement(checks, e.cfg),
+        "evidence": evidence_statement(checks, e.cfg, any(c is not None for c in e.cutouts.images)),
     }
 
 

@@ -30,7 +30,7 @@ from audit.gate.baseline import baseline_section
 from audit.gate.findings import gate_checks
 from audit.gate.verdict import decide
 from audit.inputs.bank import ConceptSet, InputBank, load_inputs
-from audit.inputs.probes import probe_accuracy
+from audit.inputs.probes import probe_accuracy, refuse_unscored
 from audit.model.input_range import check_probe_predictions
 from audit.model.load import load_model
 from audit.model.loaded import LoadedModel, forward_batch_size
@@ -119,9 +119,11 @@ def probes_stage(run: Run, model: LoadedModel, inputs: InputBank) -> Probed:
         return Probed(batch, None, None)
     with run.timer.stage("probes"):
         clean = log_probs(model, probes.images, batch)
+        refuse_unscored(clean, probes, run.cfg.concepts.probes)
         report = probe_accuracy(clean.argmax(1), probes, model.classes)
         if probes.labels is not None:
-            report["sanity"] = check_probe_predictions(model.keras_model, probes.images, probes.labels, model.classes,
+            predict = None if model.keras_model is None else model.predict_model_input
+            report["sanity"] = check_probe_predictions(predict, probes.images, probes.labels, model.classes,
                                                        model.input_range, clean.argmax(1),
                                                        report["top_prediction_share"])
     return Probed(batch, clean, report)
@@ -188,17 +190,17 @@ def causal_stage(run: Run, model: LoadedModel, inputs: InputBank, probed: Probed
     probes, cfg = inputs.probes, run.cfg
     if probes is None or all(c is None for c in cutouts.images):
         return CausalTests(None, None)
-    class_indices = images.scored.class_indices
+    class_indices, names = images.scored.class_indices, [c.name for c in inputs.concepts]
     with run.timer.stage("causal test"):
         causal = causal_scores(model, cutouts.images, probes.images, inputs.negatives, class_indices,
                                cfg.visualize.seed, clean=probed.clean, control=cfg.concepts.control,
-                               batch_size=probed.batch)
+                               batch_size=probed.batch, concepts=names)
     if probes.labels is None:
         return CausalTests(causal, None)
     with run.timer.stage("in-class test"):  # class sub-folders: the same pastes into each class's own images
         inclass = inclass_scores(model, cutouts.images, probes.images, probes.labels, inputs.negatives,
                                  class_indices, cfg.visualize.seed, clean=probed.clean, control=cfg.concepts.control,
-                                 batch_size=probed.batch)
+                                 batch_size=probed.batch, concepts=names)
     return CausalTests(causal, inclass)
 
 

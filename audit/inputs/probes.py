@@ -25,6 +25,7 @@ class ProbeSet:
     images: np.ndarray               # (N, H, W, ch) in [0, 1]
     labels: np.ndarray | None        # (N,) model class index per image; None for a flat folder
     layout: str                      # "flat" | "class_folders"
+    paths: tuple[Path, ...] = ()     # the file of each image
 
 
 def folder_class(folder_name: str, classes: tuple[str, ...] | None) -> str | None:
@@ -87,15 +88,29 @@ def load_probes(folder: Path, size: tuple[int, int], channels: int, classes: tup
     """At most `limit` images per folder (a class sub-folder is a folder), a seeded sample."""
     found = scan_probes(folder, classes, key)
     rng = np.random.default_rng([seed, 13])
-    images, labels = [], []
+    images, labels, files = [], [], []
     for name, paths in found.items():
         if len(paths) > limit:
             paths = [paths[i] for i in sorted(rng.choice(len(paths), limit, replace=False))]
         images += [load_image(p, channels, key, size) for p in paths]
         labels += [-1 if name is None else classes.index(name)] * len(paths)
+        files += paths
     labelled = None not in found
     return ProbeSet(np.stack(images), np.array(labels) if labelled else None,
-                    "class_folders" if labelled else "flat")
+                    "class_folders" if labelled else "flat", tuple(files))
+
+
+def refuse_unscored(clean: np.ndarray, probes: ProbeSet, folder: Path, key: str = "concepts.probes") -> None:
+    """Probes the model gives non-finite logits (NaN, infinity) would make every statistic of the
+    causal test NaN, which reads as "not tested": the run stops before any test, naming them."""
+    bad = np.flatnonzero(~np.isfinite(clean).all(axis=1))
+    if not len(bad):
+        return
+    names = [probes.paths[i].name for i in bad[:3]] if probes.paths else []
+    shown = f" ({', '.join(repr(n) for n in names)}{', ...' if len(bad) > 3 else ''})" if names else ""
+    raise UserError(f"{key}: the model gives non-finite logits (NaN or infinity) on {len(bad)} of {len(clean)} probe "
+                    f"images{shown}, so no causal test can be read from them; remove them from {folder} or fix "
+                    "the model")
 
 
 def probe_accuracy(predicted: np.ndarray, probes: ProbeSet, classes: tuple[str, ...]) -> dict:

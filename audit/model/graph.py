@@ -10,31 +10,24 @@ import numpy as np
 
 from audit.config.model import ModelConfig
 from audit.errors import UserError
+from audit.model.head import SQUASHES, Head
 from audit.model.loaded import LoadedModel
 
 
-def output_layer(model):
-    history = getattr(model.outputs[0], "_keras_history", None)
-    return history[0] if history else model.layers[-1]
+def check_scores(dtype, name: str) -> None:
+    """Class scores are real numbers: an integer output (a Discretization head, a class index) is
+    not one score per class, and fails in the first compiled call if let through."""
+    dtype = str(getattr(dtype, "name", dtype))
+    if not dtype.startswith(("float", "bfloat")):
+        raise UserError(f"model.path: {name} outputs {dtype} values, not one score per class (batch, classes); "
+                        "audit needs an image classifier's real-valued scores (save it without the layer that "
+                        "turns them into integers, e.g. a Discretization or an argmax)")
 
 
-def is_separate_squash(layer) -> bool:
-    """A final Softmax layer, or an Activation("softmax"/"sigmoid") layer."""
-    import keras
-
-    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
-    return isinstance(layer, keras.layers.Softmax) or (
-        isinstance(layer, keras.layers.Activation) and act_name in ("softmax", "sigmoid"))
-
-
-def final_activation(model) -> str:
-    """The name of the model's last activation ("softmax", "sigmoid", "linear", ...)."""
-    layer = output_layer(model)
-    import keras
-
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    return getattr(getattr(layer, "activation", None), "__name__", "linear")
+def looks_like_probabilities(values: np.ndarray) -> bool:
+    """Several outputs, non-negative, summing to 1 on every image: a softmax's probabilities."""
+    values = np.asarray(values, dtype=np.float64)
+    return bool(values.shape[-1] > 1 and np.all(values >= 0) and np.allclose(values.sum(-1), 1.0, atol=1e-3))
 
 
 def check_head(n_out_shape: tuple, activation: str, cfg: ModelConfig, name: str) -> bool:
@@ -67,46 +60,54 @@ def binary_logits(z):
     return tf.concat([-0.5 * z, 0.5 * z], axis=-1)
 
 
-def strip_final_activation(model) -> str:
-    """Make the model output its pre-activation logits; say how in one phrase."""
+def strip_final_activation(head: Head) -> str:
+    """Make the head give its logits (turn a built-in softmax/sigmoid off on our in-memory copy);
+    say how they are read in one phrase."""
     import keras
 
-    layer = output_layer(model)
-    act_name = getattr(getattr(layer, "activation", None), "__name__", "")
-    if is_separate_squash(layer):
-        return "input of the final %s layer" % (act_name or "softmax")
-    if act_name in ("softmax", "sigmoid"):
-        # a Dense(..., activation="softmax"): turn the activation off on our in-memory copy
+    layer = head.layer
+    if head.builtin:
         layer.activation = keras.activations.linear
-        return f"pre-{act_name} output of layer '{layer.name}'"
-    return f"raw output of layer '{layer.name}' (no final softmax found)"
+        text = f"pre-{head.activation} output of layer '{layer.name}'"
+    elif head.activation in SQUASHES:
+        text = f"input of the final {head.activation} layer"
+    else:
+        text = f"raw output of layer '{layer.name}' (no final softmax found)"
+    if head.nested:
+        text += f", inside the nested model '{'/'.join(head.nested)}'"
+    if head.passed:
+        text += f"; the layers after the {head.activation} are read through ({', '.join(head.passed)})"
+    return text
 
 
-def logits_tensor(model):
-    layer = output_layer(model)
-    return layer.input if is_separate_squash(layer) else model.outputs[0]
+def enter(head: Head, values):
+    """The model's input values -> its nested network's input (the wrapper's layers before it)."""
+    for sub_model in head.entry:
+        values = sub_model(values, training=False)
+    return values
 
 
-def find_feature_layer(model, wanted: str):
+def find_feature_layer(head: Head, wanted: str):
     """The concept layer: by name, or the last feature map (rank 4) before the logits."""
-    names = [layer.name for layer in model.layers]
+    net = head.net
+    names = [layer.name for layer in net.layers]
     if wanted != "auto":
         try:
-            return model.get_layer(wanted)
+            return net.get_layer(wanted)
         except ValueError:
             raise UserError(f"concepts.layer: the model has no layer {wanted!r}; use `auto` or one of: "
                             f"{', '.join(names[-12:])}") from None
-    maps = feature_maps(model)
+    maps = feature_maps(head)
     # no feature map (e.g. an MLP): the input of the output layer is the concept space
-    return maps[-1] if maps else output_layer(model)
+    return maps[-1] if maps else head.layer
 
 
-def feature_maps(model) -> list:
+def feature_maps(head: Head) -> list:
     """Layers with a feature-map output (rank 4) computed by learned weights, input to output:
     skips the input itself and input-side rescaling."""
-    out_layer, found, learned = output_layer(model), [], False
-    for layer in model.layers:
-        if layer is out_layer:
+    found, learned = [], False
+    for layer in head.net.layers:
+        if layer is head.layer:
             break
         learned = learned or bool(layer.weights)
         try:
@@ -117,9 +118,10 @@ def feature_maps(model) -> list:
     return found
 
 
-def activation_bytes(model) -> int:
+def activation_bytes(*models) -> int:
+    """Bytes per image of every layer's output (a nested network: the wrapper's and its own)."""
     total = 0
-    for layer in model.layers:
+    for layer in [layer for model in models for layer in model.layers]:
         try:
             shape = layer.output.shape
         except (AttributeError, ValueError):
@@ -130,7 +132,7 @@ def activation_bytes(model) -> int:
 
 def feature_map_layers(model: LoadedModel) -> list[str]:
     """Names of the model's feature-map layers, input to output (none for a bare SavedModel)."""
-    return [] if model.keras_model is None else [layer.name for layer in feature_maps(model.keras_model)]
+    return [] if model.head is None else [layer.name for layer in feature_maps(model.head)]
 
 
 def _is_nonlinearity(layer) -> bool:
@@ -148,9 +150,9 @@ def activation_map_layers(model: LoadedModel) -> list[str]:
     """Feature-map layers taken after a nonlinearity, input to output. DeepDream on them shows
     what the network detects; a BatchNorm or a convolution without its activation is linear in
     its inputs, so raising its mean paints a flat colour, not a pattern."""
-    if model.keras_model is None:
+    if model.head is None:
         return []
-    return [layer.name for layer in feature_maps(model.keras_model) if _is_nonlinearity(layer)]
+    return [layer.name for layer in feature_maps(model.head) if _is_nonlinearity(layer)]
 
 
 def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callable:
@@ -172,7 +174,7 @@ def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callabl
             names = [layer.name for layer in km.layers]
             listed = ", ".join(names) if len(names) <= 12 else f"{', '.join(names[:6])}, ..., {', '.join(names[-6:])}"
             raise UserError(f"{key}: the model has no layer {name!r}; layers: {listed}") from None
-    graph = keras.Model(km.inputs[0], [*outputs, logits_tensor(km)])
+    graph = keras.Model(km.inputs[0], [*outputs, model.head.logits])
 
     def read(pixels):
         values = graph(model.to_model_space(pixels), training=False)

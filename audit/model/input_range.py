@@ -25,7 +25,7 @@ def range_from_layers(keras_model) -> tuple[tuple[float, float], str] | None:
     a Normalization's mean tells 0..255 inputs (mean > 2) from 0..1 ones."""
     import keras
 
-    for layer in getattr(keras_model, "layers", [])[:LOOK_AT]:
+    for layer in _input_side(keras_model)[:LOOK_AT]:
         if isinstance(layer, keras.layers.Rescaling):
             scale = float(np.mean(np.asarray(layer.scale, dtype=np.float64)))
             offset = float(np.mean(np.asarray(layer.offset, dtype=np.float64)))
@@ -40,6 +40,17 @@ def range_from_layers(keras_model) -> tuple[tuple[float, float], str] | None:
             m = float(np.mean(np.asarray(mean, dtype=np.float64)))
             return ((0.0, 255.0) if m > 2.0 else (0.0, 1.0)), layer.name
     return None
+
+
+def _input_side(keras_model) -> list:
+    """The model's layers in order, a nested network's own layers in its place (a trained network
+    saved inside a wrapper keeps its Rescaling inside)."""
+    import keras
+
+    out = []
+    for layer in getattr(keras_model, "layers", []):
+        out += _input_side(layer) if isinstance(layer, keras.Model) else [layer]
+    return out
 
 
 def check_declared_range(declared: tuple[float, float], keras_model) -> None:
@@ -96,7 +107,7 @@ def _class_order_error(labels: np.ndarray, predicted: np.ndarray, classes: tuple
                      "(image_dataset_from_directory sorts folder names)")
 
 
-def check_probe_predictions(keras_model, probes_01: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
+def check_probe_predictions(predict, probes_01: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
                             declared: tuple[float, float] | None, predicted: np.ndarray,
                             top_share: float) -> str | None:
     """None when the labelled probes look sane. When the model does poorly on them, the other
@@ -105,7 +116,8 @@ def check_probe_predictions(keras_model, probes_01: np.ndarray, labels: np.ndarr
     them to the outputs one to one makes the model as right, the run stops (UserError naming
     model.classes). If neither helps and the model is near chance or sends nearly everything to one
     class, a note for the report and the console (the audit goes on: the model itself may be that
-    bad, e.g. one that learned only a shortcut)."""
+    bad, e.g. one that learned only a shortcut). `predict`: the model's input values -> its class
+    scores (None: other ranges are not tried)."""
     n_classes = len(classes)
     chance = 1.0 / n_classes
     present = len(np.unique(labels))
@@ -115,13 +127,13 @@ def check_probe_predictions(keras_model, probes_01: np.ndarray, labels: np.ndarr
     dominated = top_share >= DOMINANT_SHARE and present >= 3
     if accuracy >= POOR and not dominated:
         return None
-    if keras_model is not None and declared is not None:
+    if predict is not None and declared is not None:
         best = None
         for lo, hi in STANDARD:
             if (lo, hi) == tuple(float(v) for v in declared):
                 continue
             x = (lo + (hi - lo) * probes_01).astype(np.float32)
-            acc = float((np.asarray(keras_model.predict(x, batch_size=32, verbose=0)).argmax(-1) == labels).mean())
+            acc = float((np.asarray(predict(x)).argmax(-1) == labels).mean())
             if best is None or acc > best[1]:
                 best = ((lo, hi), acc)
         if best is not None and best[1] >= max(2 * accuracy, POOR):

@@ -17,8 +17,9 @@ import numpy as np
 from audit.config.model import PREPROCESSING, ModelConfig
 from audit.config.model_files import check_model_path
 from audit.errors import UserError
-from audit.model.graph import (activation_bytes, binary_logits, check_head, final_activation, find_feature_layer,
-                               logits_tensor, output_layer, strip_final_activation)
+from audit.model.graph import (activation_bytes, binary_logits, check_head, check_scores, enter, find_feature_layer,
+                               looks_like_probabilities, strip_final_activation)
+from audit.model.head import Head, find_head
 # the stage's value and its batch sizes, defined in loaded.py (graph.py reads it too); imported from here as well
 from audit.model.loaded import MAX_FORWARD_BATCH, LoadedModel, forward_batch_size, gradient_batch_size  # noqa: F401
 
@@ -68,19 +69,19 @@ def load_keras(cfg: ModelConfig):
                         "give a Keras 3 .keras, a legacy .h5, or a SavedModel folder") from None
 
 
-def _keras_forward(model, cfg: ModelConfig, layer_name: str, binary: bool = False):
+def _keras_forward(head: Head, cfg: ModelConfig, layer_name: str, binary: bool = False):
     import keras
     import tensorflow as tf
 
-    logits_source = strip_final_activation(model)
-    feature_layer = find_feature_layer(model, layer_name)
+    logits_source = strip_final_activation(head)
+    feature_layer = find_feature_layer(head, layer_name)
     name = feature_layer.name
-    if feature_layer is output_layer(model):
+    if feature_layer is head.layer:
         features, name = feature_layer.input, f"{feature_layer.name} (its input)"
     else:
         features = feature_layer.output
-    graph = keras.Model(model.inputs[0], [features, logits_tensor(model)])
-    to_model_space = pixel_transform(cfg)
+    graph = keras.Model(head.net.inputs[0], [features, head.logits])
+    to_model_space = _to_net_space(head, cfg)
 
     def forward(pixels):
         feats, logits = graph(to_model_space(pixels), training=False)
@@ -88,6 +89,28 @@ def _keras_forward(model, cfg: ModelConfig, layer_name: str, binary: bool = Fals
         return tf.convert_to_tensor(feats), binary_logits(logits) if binary else logits
 
     return forward, logits_source, name
+
+
+def _to_net_space(head: Head, cfg: ModelConfig) -> Callable:
+    """[0, 1] pixels -> the input of the network the audit reads (through a wrapper's layers)."""
+    to_model_space = pixel_transform(cfg)
+    if not head.entry:
+        return to_model_space
+    return lambda pixels: enter(head, to_model_space(pixels))
+
+
+def _refuse_probabilities(forward: Callable, input_shape: tuple, name: str, source: str) -> None:
+    """The last guard: logits that sum to 1 on a few images are probabilities whose softmax was not
+    found (a softmax of a softmax, one computed by an op or a custom layer). Read as logits they
+    would open the gate, so the model is refused."""
+    import tensorflow as tf
+
+    images = tf.concat([tf.fill((1,) + input_shape, v) for v in (0.0, 0.5, 1.0)]
+                       + [tf.random.stateless_uniform((2,) + input_shape, (0, 0))], 0)
+    if looks_like_probabilities(forward(images)[1].numpy()):
+        raise UserError(f"model.path: {name} gives probabilities: what the audit would read as its logits ({source}) "
+                        "sums to 1 on every image, and the softmax that makes them cannot be undone; save the model "
+                        "with its softmax as the last layer, or without it (raw logits)")
 
 
 def _saved_model_forward(cfg: ModelConfig):
@@ -119,9 +142,10 @@ def _saved_model_forward(cfg: ModelConfig):
                          + [tf.random.stateless_uniform((2,) + shape[1:], (0, 0))], 0)
     probe = fn(**{arg_name: tf.cast(to_model_space(probe_in), spec.dtype)})
     (out_name, probe_out), = probe.items()
+    check_scores(probe_out.dtype, cfg.path.name)
     p = probe_out.numpy()
     unit = bool(np.all(p >= 0) and np.all(p <= 1))
-    is_prob = bool(np.all(p >= 0) and np.allclose(p.sum(-1), 1.0, atol=1e-3)) and p.shape[-1] > 1
+    is_prob = looks_like_probabilities(p)
     binary = check_head(p.shape, "sigmoid" if unit else "linear", cfg, cfg.path.name)
 
     def forward(pixels):
@@ -206,16 +230,23 @@ def _from_keras(keras_model, cfg: ModelConfig, layer: str, name: str, path: Path
         raise UserError(f"model.path: {name} has {len(keras_model.inputs)} inputs and "
                         f"{len(keras_model.outputs)} outputs; audit needs one image input and one class output")
     input_shape = _check_input(tuple(keras_model.inputs[0].shape))
-    binary = check_head(tuple(keras_model.outputs[0].shape), final_activation(keras_model), cfg, name)
+    check_scores(keras_model.outputs[0].dtype, name)
+    head = find_head(keras_model, name)
+    check_scores(head.logits.dtype, name)
+    binary = check_head(tuple(keras_model.outputs[0].shape), head.activation, cfg, name)
     classes = _class_names(cfg, int(keras_model.outputs[0].shape[-1]), binary)
-    forward, source, feature_layer = _keras_forward(keras_model, cfg, layer, binary)
+    forward, source, feature_layer = _keras_forward(head, cfg, layer, binary)
+    if not binary:
+        _refuse_probabilities(forward, input_shape, name, source)
     if binary:
         source += ", as a binary logit against its negation"
+    models = (keras_model,) if head.net is keras_model else (keras_model, head.net)
     return LoadedModel(name=name, path=path, sha256=sha, input_shape=input_shape, classes=classes,
-                       logits_source=source, feature_layer=feature_layer, forward=forward, keras_model=keras_model,
-                       activation_bytes_per_image=activation_bytes(keras_model),
-                       to_model_space=pixel_transform(cfg), binary_head=binary, infer=_compiled(forward),
-                       input_range=cfg.input_range)
+                       logits_source=source, feature_layer=feature_layer, forward=forward, keras_model=head.net,
+                       activation_bytes_per_image=activation_bytes(*models),
+                       to_model_space=_to_net_space(head, cfg), binary_head=binary, infer=_compiled(forward),
+                       input_range=cfg.input_range, head=head,
+                       enter=(lambda values: enter(head, values)) if head.entry else None)
 
 
 def _from_saved_model(cfg: ModelConfig, layer: str, sha: str) -> LoadedModel:

@@ -20,19 +20,35 @@ class LoadedModel:
     logits_source: str                  # how the logits were obtained (shown in the report)
     feature_layer: str
     forward: Callable                   # tf: pixels01 (N,H,W,C) -> (features (N,D...), logits (N,K))
-    keras_model: object | None          # the loaded Keras model (None for a bare SavedModel)
+    keras_model: object | None          # the Keras network whose layers are read: the loaded model, or the
+                                        # trained network nested in it (None for a bare SavedModel)
     activation_bytes_per_image: int     # rough forward+backward memory, for chunking
-    to_model_space: Callable            # tf: pixels in [0, 1] -> the model's input values
+    to_model_space: Callable            # tf: pixels in [0, 1] -> `keras_model`'s input values
     input_range: tuple[float, float] | None = None  # as declared or read from the model (None: preprocessing)
     binary_head: bool = False           # one output unit z, audited as two classes with logits (-z/2, +z/2)
     # `forward` compiled into one graph, for stages that need no gradient (None: use `forward`)
     infer: Callable | None = field(default=None, repr=False)
+    # where the scores are in `keras_model` (model/head.py; None for a bare SavedModel)
+    head: object | None = field(default=None, repr=False)
+    # tf: the file's own input values -> `keras_model`'s input (the wrapper's layers; None: not nested)
+    enter: Callable | None = field(default=None, repr=False)
 
     def predict(self, pixels):
         """(features, logits) for a batch, without gradients: the compiled graph frees each layer's
         output as soon as the next layer has read it, where an eager call keeps every one of them
         (EfficientNet-Lite0: about 9 vs 80 MiB per image)."""
         return (self.infer or self.forward)(pixels)
+
+    def predict_model_input(self, values, batch_size: int = 32):
+        """Class scores of values in the model file's own input range, `batch_size` per call
+        (the pixel-range check tries the other standard ranges with it). A Keras model only."""
+        km = self.keras_model
+        if self.enter is None:
+            return km.predict(values, batch_size=batch_size, verbose=0)
+        import numpy as np
+
+        return np.concatenate([km.predict(self.enter(values[i:i + batch_size]), verbose=0)
+                               for i in range(0, len(values), batch_size)])
 
 
 # Forward-only stages (concept embedding, causal pastes) used this many images per call before

@@ -25,16 +25,14 @@ MAX_HEAD_ERROR = 1e-3  # the replayed head must give the model's own logits (rel
 def head(model: LoadedModel) -> Callable:
     """tf: feature map -> class logits, the model's layers after its feature layer. ValueError
     when they are not a simple chain (a skip connection around the feature layer) or hidden."""
-    from audit.model.graph import binary_logits, is_separate_squash, output_layer
+    from audit.model.graph import binary_logits
 
     km = model.keras_model
     if km is None or model.feature_layer not in [layer.name for layer in km.layers]:
         raise ValueError("the model's feature layer is not a layer discovery can start from (a SavedModel hides "
                          "its layers)")
     start = km.get_layer(model.feature_layer)
-    last = output_layer(km)
-    if is_separate_squash(last):
-        last = last.input._keras_history[0]
+    last = model.head.logits._keras_history[0]  # the layer giving the logits (before a separate softmax)
     chain, layer = [], last
     while layer is not start:
         inbound = getattr(layer, "input", None)

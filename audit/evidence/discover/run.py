@@ -114,7 +114,8 @@ def insertion_test(model: LoadedModel, patterns: list[Discovery], probes: np.nda
         source = fill_source(probes, labels, fill, d.class_index)
         scores: CausalScores = causal_scores(
             model, [d.cutouts], probes[others], source, np.array([d.class_index]), seed + d.pattern,
-            clean=None if clean is None else clean[others], control="mask", batch_size=batch)
+            clean=None if clean is None else clean[others], control="mask", batch_size=batch,
+            concepts=(f"discovered pattern {d.pattern} of {model.classes[d.class_index]}",))
         d.causal = {"flip": float(scores.flip[0, 0]), "flip_control": float(scores.flip_control[0, 0]),
                     "effect": float(scores.effect[0, 0]), "logp_rise": float(scores.logp_rise[0, 0]),
                     "shift": float(scores.shift[0, 0]), "p": float(scores.p[0, 0]), "pastes": scores.pairs}
