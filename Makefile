@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo demo-imagenet test test-fast docs demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers bench-swaps check-deps clean
+.PHONY: setup system-deps demo demo-imagenet test test-fast docs demo-assets imagenet-models bench-speed bench-validity bench-discovery bench-removal bench-recognizability bench-memory bench-retrain bench-scale bench-peers bench-swaps bench-decision check-deps clean
 
 # Debian packages the tests and the real-network demo use: a real browser for the HTML report's
 # test, a CJK font for the watermark concept. Installed only when missing (needs root + apt-get).
@@ -120,6 +120,11 @@ bench-recognizability: $(STAMP)
 # images cached in benchmarks/.cache/peers; the peers' venv is made on first use, ~2 min).
 bench-peers: $(STAMP)
 	nice -n 10 $(BIN)/python benchmarks/peers/run.py
+
+# The real network's watermark in decision units: points of photo crops (plain and made less confident)
+# the CJK watermark moves into each class beyond a mask-matched control, and the log-odds (~5 min quiet).
+bench-decision: $(STAMP) system-deps
+	$(BIN)/python benchmarks/decision/imagenet_watermark.py
 
 # Concurrent report-folder swaps: 4 processes x 500 swaps, 10 times (20,000 swaps, ~1 min); any failure exits 1.
 bench-swaps: $(STAMP)
