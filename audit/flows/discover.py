@@ -34,6 +34,12 @@ class DiscoverRunConfig:
     report: ReportConfig
     layer: str = "auto"
 
+    def inputs(self) -> list[tuple[str, Path | None]]:
+        """(key, path) of everything `audit discover` reads, which its report folder must stay apart from."""
+        from audit.config.model import model_inputs
+
+        return [*model_inputs(self.model), ("discover.probes", self.probes), ("negatives", self.negatives)]
+
 
 def from_flags(args, cwd: Path) -> DiscoverRunConfig:
     """The config a user would have written, from flags; parsed by the same validation."""
@@ -124,7 +130,7 @@ def run_discover_command(cfg: DiscoverRunConfig, progress: bool, log) -> tuple[d
 
     tf.config.experimental.enable_op_determinism()
     out = cfg.report.out
-    check_replaceable(out)
+    check_replaceable(out, inputs=cfg.inputs())
     started, timing = now(), {}
     t = time.perf_counter()
     model, probes, negatives, indices = _load(cfg)

@@ -97,7 +97,7 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
 
     tf.config.experimental.enable_op_determinism()
     out = Path(out) if out is not None else cfg.report.out
-    check_replaceable(out)
+    check_replaceable(out, inputs=cfg.inputs())
     started, t0 = now(), time.perf_counter()
     model = load_model(cfg.model, "auto")
     tile, channels_in = model.input_shape[:2], model.input_shape[2]
