@@ -222,8 +222,9 @@ def _cmd_init(args) -> int:
     found = write_starter(args.model, args.out, args.probes, args.classes_file)
     rng = f"input range read from `{found['range_from']}`" if found["range_from"] else \
         "input range NOT found in the model: check `input_range`"
-    print(f"wrote {args.out}: {found['outputs']} classes (from {found['classes_from']}), {rng}")
-    print(f"next: audit validate {args.out} && audit run {args.out}")
+    # a layer or folder name from the model or the disk is shown escaped, never as a second line
+    print(_one_line(f"wrote {args.out}: {found['outputs']} classes (from {found['classes_from']}), {rng}"))
+    print(_one_line(f"next: audit validate {args.out} && audit run {args.out}"))
     return 0
 
 
@@ -323,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # with the Unicode line and paragraph separators
 MAX_MESSAGE = 2000
 
 
