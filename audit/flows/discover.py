@@ -18,7 +18,7 @@ from audit.config.visualize import VisualizeConfig, parse_visualize
 from audit.config.reader import Section
 from audit.config.discover import DiscoverConfig, parse_discover
 from audit.errors import UserError
-from audit.config.yaml_input import flag_numbers
+from audit.config.yaml_input import flag_numbers, short_repr
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _load(cfg: DiscoverRunConfig):
     names = cfg.visualize.classes or tuple(model.classes[i] for i in sorted(set(probes.labels.tolist())))
     for n in names:
         if n not in model.classes:
-            raise UserError(f"visualize.classes: unknown class {n!r}; use names from the model's classes")
+            raise UserError(f"visualize.classes: unknown class {short_repr(n)}; use names from the model's classes")
     return model, probes, negatives, [model.classes.index(n) for n in names]
 
 
