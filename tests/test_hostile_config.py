@@ -72,6 +72,9 @@ VALUE_CASES = [
     ("learning-rate-1e300", _set("visualize", "learning_rate", 1e300), "visualize.learning_rate: invalid value"),
     ("learning-rate-nan", _set("visualize", "learning_rate", float("nan")), "visualize.learning_rate: must be a finite"),
     ("billion-restarts", _set("visualize", "restarts", 10**9), "visualize.restarts: invalid value 1000000000"),
+    # the case: it passed validate and the run reached 5 GB in 29 s
+    ("billion-raw-images", _set("visualize", "raw_images", 10**9),
+     "visualize.raw_images: invalid value 1000000000; use a whole number from 0 (none) to 1000"),
     ("billion-steps", _set("visualize", "steps", 10**9), "visualize.steps"),
     ("billion-random-directions", _set("concepts", "random_directions", 10**9), "concepts.random_directions"),
     ("billion-max-examples", _set("concepts", "max_examples", 10**9), "concepts.max_examples"),

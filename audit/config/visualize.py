@@ -12,6 +12,7 @@ from audit.config.yaml_input import short_repr
 # Upper bounds that stop a typo (or a hostile config) from asking for days of work or
 # gigabytes of memory before anything is checked; far above any sensible audit.
 MAX_RESTARTS = 1000
+MAX_RAW_IMAGES = MAX_RESTARTS  # raw-mode images per class are made like restarts, so bounded like them
 MAX_STEPS = 100_000
 MAX_SEED = 2**32 - 1
 
@@ -84,7 +85,8 @@ def parse_visualize(sec: Section) -> VisualizeConfig:
                                  check=lambda v: v in PARAMETERIZATIONS,
                                  fix=f"use one of: {', '.join(PARAMETERIZATIONS)}"),
         transforms=_transforms(sec),
-        raw_images=sec.get("raw_images", int, 1, check=lambda v: v >= 0, fix="use a whole number >= 0 (0 = none)"),
+        raw_images=sec.get("raw_images", int, 1, check=within(0, MAX_RAW_IMAGES),
+                           fix=f"use a whole number from 0 (none) to {MAX_RAW_IMAGES}"),
         budget=_budget(sec),
         preview_steps=sec.get("preview_steps", int, 32, check=within(8, MAX_STEPS),
                               fix=f"use a whole number from 8 to {MAX_STEPS}"),
