@@ -142,8 +142,7 @@ def _cmd_dream(args) -> int:
     from audit.report.folder import check_replaceable
 
     cfg = load_dream_config(args.config) if args.config else dream_config_from_flags(args, Path.cwd())
-    check_replaceable(args.out if args.config and args.out else cfg.report.out,
-                      inputs=cfg.inputs())  # before TensorFlow's import
+    check_replaceable(args.out if args.config and args.out else cfg.report.out, inputs=cfg.inputs())  # before TF
     _quiet_tensorflow()
     from audit.flows.dream import run_dream
 
@@ -222,8 +221,8 @@ def _cmd_init(args) -> int:
     found = write_starter(args.model, args.out, args.probes, args.classes_file)
     rng = f"input range read from `{found['range_from']}`" if found["range_from"] else \
         "input range NOT found in the model: check `input_range`"
-    # a layer or folder name from the model or the disk is shown escaped, never as a second line
-    print(_one_line(f"wrote {args.out}: {found['outputs']} classes (from {found['classes_from']}), {rng}"))
+    print(_one_line(  # a layer or folder name from the model or the disk: escaped, never a second line
+        f"wrote {args.out}: {found['outputs']} classes (from {found['classes_from']}), {rng}"))
     print(_one_line(f"next: audit validate {args.out} && audit run {args.out}"))
     return 0
 
