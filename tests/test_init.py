@@ -90,12 +90,15 @@ def test_init_takes_the_class_names_from_a_file_when_the_probes_cover_some_class
 
 
 @pytest.mark.slow
-def test_a_layer_name_cannot_inject_keys_into_the_starter_config_or_lines_onto_the_console(tmp_path):
+@pytest.mark.parametrize("name", [
+    "rescaling\nexecution: {backend: ray, address: '10.9.8.7:6379'}",  # the issue's case
+    "rescaling\x85execution: {backend: ray, address: '10.9.8.7:6379'}\u2028x: 1\x7f",  # YAML's other line breaks
+], ids=["newline", "other-line-breaks"])
+def test_a_layer_name_cannot_inject_keys_into_the_starter_config_or_lines_onto_the_console(tmp_path, name):
     """The issue's case: a Rescaling layer named with a newline wrote `execution: {backend: ray,
     address: ...}` into the config as a top-level key (the next run would connect there)."""
     import keras
 
-    name = "rescaling\nexecution: {backend: ray, address: '10.9.8.7:6379'}\n\x85trust: yes\u2028x: 1\x7f"
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Rescaling(1 / 255, name=name)(inputs)
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(x))
@@ -109,6 +112,6 @@ def test_a_layer_name_cannot_inject_keys_into_the_starter_config_or_lines_onto_t
     assert [line for line in out.read_text().splitlines() if "10.9.8.7" in line][0].lstrip().startswith(
         "input_range: [0, 255]  # read from the model's layer")
     lines = proc.stdout.splitlines()
-    assert len(lines) == 2 and "input range read from `rescaling\\nexecution" in lines[0], lines
+    assert len(lines) == 2 and "input range read from `rescaling\\" in lines[0] and "10.9.8.7" in lines[0], lines
     proc = run_cli("validate", out)
     assert proc.returncode == 0, proc.stderr
