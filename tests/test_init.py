@@ -91,7 +91,7 @@ def test_init_takes_the_class_names_from_a_file_when_the_probes_cover_some_class
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [
-    "rescaling\nexecution: {backend: ray, address: '10.9.8.7:6379'}",  # the case
+    "rescaling\nexecution: {backend: ray, address: '10.9.8.7:6379'}\n#",  # the case
     "rescaling\x85execution: {backend: ray, address: '10.9.8.7:6379'}\u2028x: 1\x7f",  # YAML's other line breaks
 ], ids=["newline", "other-line-breaks"])
 def test_a_layer_name_cannot_inject_keys_into_the_starter_config_or_lines_onto_the_console(tmp_path, name):
