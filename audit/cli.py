@@ -90,15 +90,17 @@ def _cmd_demo(args) -> int:
 
 def _run_and_print(cfg, args) -> int:
     """`audit run` and `audit demo`: the API does the work; this prints for a terminal and for CI."""
+    from audit.config.load import run_inputs
     from audit.report.folder import check_replaceable
     from audit.report import ci
     from audit.api import run
 
-    check_replaceable(args.out or cfg.report.out)  # before TensorFlow's import
+    baseline = getattr(args, "baseline", None)
+    check_replaceable(args.out or cfg.report.out, inputs=run_inputs(cfg, baseline))  # before TensorFlow's import
     _quiet_tensorflow()
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     history = None if args.no_history else args.history
-    audit = run(cfg, out=args.out, baseline=getattr(args, "baseline", None), history=history,
+    audit = run(cfg, out=args.out, baseline=baseline, history=history,
                 progress=not args.no_progress and not args.quiet, log=log)
     result, out = audit.data, audit.report_dir
     # The report is written and its verdict is the exit code. What follows is convenience (CI
@@ -140,7 +142,7 @@ def _cmd_dream(args) -> int:
     from audit.report.folder import check_replaceable
 
     cfg = load_dream_config(args.config) if args.config else dream_config_from_flags(args, Path.cwd())
-    check_replaceable(args.out if args.config and args.out else cfg.report.out)  # before TensorFlow's import
+    check_replaceable(args.out if args.config and args.out else cfg.report.out, inputs=cfg.inputs())  # before TF
     _quiet_tensorflow()
     from audit.flows.dream import run_dream
 
@@ -187,7 +189,7 @@ def _cmd_discover(args) -> int:
     from audit.report.folder import check_replaceable
 
     cfg = from_config(args.config, args.out) if args.config else from_flags(args, Path.cwd())
-    check_replaceable(cfg.report.out)  # before TensorFlow's import
+    check_replaceable(cfg.report.out, inputs=cfg.inputs())  # before TensorFlow's import
     _quiet_tensorflow()
     from audit.flows.discover import run_discover_command
     from audit.report.console import discovery_lines
@@ -219,8 +221,9 @@ def _cmd_init(args) -> int:
     found = write_starter(args.model, args.out, args.probes, args.classes_file)
     rng = f"input range read from `{found['range_from']}`" if found["range_from"] else \
         "input range NOT found in the model: check `input_range`"
-    print(f"wrote {args.out}: {found['outputs']} classes (from {found['classes_from']}), {rng}")
-    print(f"next: audit validate {args.out} && audit run {args.out}")
+    print(_one_line(  # a layer or folder name from the model or the disk: escaped, never a second line
+        f"wrote {args.out}: {found['outputs']} classes (from {found['classes_from']}), {rng}"))
+    print(_one_line(f"next: audit validate {args.out} && audit run {args.out}"))
     return 0
 
 
@@ -320,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # with the Unicode line and paragraph separators
 MAX_MESSAGE = 2000
 
 

@@ -10,6 +10,7 @@ comparison with the clean control is what fails it (docs/evidence.md, "Baseline 
 
 import pytest
 import json
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import yaml
@@ -145,3 +146,67 @@ def test_quiet_prints_only_the_verdict_and_the_report_path(control_run, tmp_path
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("FAIL: ") and lines[1].startswith("report: "), lines
     assert "causal flip difference" in lines[0]  # the verdict still names what failed
+
+
+def test_a_baseline_finding_left_unchecked_is_not_resolved_and_fails_the_gate():
+    from audit.gate.baseline import baseline_section
+    from audit.gate.verdict import decide
+
+    failing = _check(level="fail", cue_d=3.0, vis_effect=2.0, class_name="dumbbell", concept="arm")
+    other = _check(level="pass", class_name="dumbbell", concept="watermark")
+    elsewhere = _check(level="warn", cue_d=0.6, vis_effect=0.6, class_name="ball", concept="arm")
+    baseline = _result(failing, other, elsewhere)
+    # the concept left out of the bank: none of its checks is run, and none counts as fixed
+    diff = compare(_result(other), baseline)
+    assert diff["resolved_findings"] == []
+    assert [(c["class_name"], c["concept"], c["level"]) for c in diff["not_checked"]] == [
+        ("dumbbell", "arm", "fail"), ("ball", "arm", "warn")]
+    assert "not in this audit's concepts.bank" in diff["not_checked"][0]["message"]
+    # the class left out of visualize.classes
+    (gone,) = compare(_result(elsewhere), _result(failing, elsewhere))["not_checked"]
+    assert gone["class_name"] == "dumbbell" and "class is not audited (visualize.classes)" in gone["message"]
+    # allowed_in keeps the check (level `allowed`): said in the config, it is resolved
+    allowed = compare(_result({**failing, "level": "allowed"}, other), _result(failing, other))
+    assert allowed["not_checked"] == [] and len(allowed["resolved_findings"]) == 1
+
+
+@pytest.mark.slow
+def test_a_silenced_shortcut_fails_against_its_baseline_in_every_output(tmp_path):
+    """The issue's case: the same model, the failing concept removed from the bank (or its class from
+    visualize.classes), passed against a baseline where the check fails: "2 resolved", exit 0."""
+    import jsonschema
+
+    from hostile_helpers import tiny_config, write_yaml
+
+    first = run_cli("run", write_yaml(tmp_path, tiny_config(tmp_path / "b"), "base.yaml"), "--no-progress")
+    assert first.returncode == 1 and "fail: concept 'arm' in class 'dumbbell'" in first.stdout, first.stderr
+    baseline = tmp_path / "b" / "out" / "audit.json"
+    silenced = tiny_config(tmp_path / "c")
+    del silenced["concepts"]["bank"]["arm"]
+    without_class = tiny_config(tmp_path / "d", visualize={"classes": ["barbell", "ball"]})
+    for cfg, why in ((silenced, "its concept is not in this audit's concepts.bank"),
+                     (without_class, "its class is not audited (visualize.classes)")):
+        out = Path(cfg["report"]["out"])
+        proc = run_cli("run", write_yaml(tmp_path, cfg, "cand.yaml"), "--baseline", baseline, "--no-progress",
+                       env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")})
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        record = json.loads((out / "audit.json").read_text())
+        base = record["baseline"]
+        assert base["fails_gate"] and base["resolved_findings"] == [] and record["verdict"] == "fail"
+        assert [(c["class_name"], c["concept"]) for c in base["not_checked"]] == [("dumbbell", "arm")]
+        jsonschema.validate(record, json.loads((ROOT / "audit" / "schema" / "audit.schema.json").read_text()))
+        text = f"not checked: fail 'arm' in class 'dumbbell' in the baseline, but {why}"
+        (verdict,) = [line for line in proc.stdout.splitlines() if line.startswith("FAIL: ")]
+        assert text in verdict                                                      # the verdict line
+        assert "1 not checked" in proc.stdout and f"  {text}" in proc.stdout        # console details
+        assert any(line.startswith("::error title=audit baseline not checked 'arm' in 'dumbbell'")
+                   for line in proc.stdout.splitlines())                            # annotation
+        (case,) = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase")
+                   if c.get("classname") == "audit.baseline"]
+        assert text in case.find("failure").get("message")                          # JUnit
+        assert "0 resolved, 1 not checked" in (out / "summary.md").read_text()
+        assert text in (out / "summary.md").read_text()                             # Markdown
+        html = (out / "index.html").read_text()
+        assert "1 not checked" in html and text.replace("'", "&#39;") in html       # HTML
+        diff = run_cli("diff", baseline, out / "audit.json")                        # audit diff
+        assert "0 resolved, 1 not checked" in diff.stdout and text in diff.stdout

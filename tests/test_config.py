@@ -53,7 +53,7 @@ def _mutated(tmp_path, demo_model_path, mutate) -> Path:
     (lambda d: d["visualize"].update(transforms={"rotate": 400}), "visualize.transforms.rotate", "0 to 180"),
     (lambda d: d["visualize"].update(jitter=2, transforms={"rotate": 5}), "visualize.jitter",
      "move it into `transforms"),
-    (lambda d: d["visualize"].update(raw_images=-1), "visualize.raw_images", ">= 0"),
+    (lambda d: d["visualize"].update(raw_images=-1), "visualize.raw_images", "from 0 (none) to 1000"),
 ])
 def test_bad_config_names_the_key_and_the_fix(tmp_path, demo_model_path, mutate, key, words):
     path = _mutated(tmp_path, demo_model_path, lambda d: (d.setdefault("gate", {}), mutate(d)))

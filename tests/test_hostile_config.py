@@ -72,6 +72,9 @@ VALUE_CASES = [
     ("learning-rate-1e300", _set("visualize", "learning_rate", 1e300), "visualize.learning_rate: invalid value"),
     ("learning-rate-nan", _set("visualize", "learning_rate", float("nan")), "visualize.learning_rate: must be a finite"),
     ("billion-restarts", _set("visualize", "restarts", 10**9), "visualize.restarts: invalid value 1000000000"),
+    # the issue's case: it passed validate and the run reached 5 GB in 29 s
+    ("billion-raw-images", _set("visualize", "raw_images", 10**9),
+     "visualize.raw_images: invalid value 1000000000; use a whole number from 0 (none) to 1000"),
     ("billion-steps", _set("visualize", "steps", 10**9), "visualize.steps"),
     ("billion-random-directions", _set("concepts", "random_directions", 10**9), "concepts.random_directions"),
     ("billion-max-examples", _set("concepts", "max_examples", 10**9), "concepts.max_examples"),
@@ -171,3 +174,144 @@ def test_a_fifo_as_the_config_is_refused(tmp_path):
     os.mkfifo(tmp_path / "c.yaml")
     proc = run_cli("run", tmp_path / "c.yaml", timeout=60)
     assert_one_line(proc, 2, "config file not found")
+
+
+# --- An alias bomb at every key (issue 26, defect 7) --------------------------------------------------------
+# A bounded quote of a wrongly typed value was added where the first round found it; execution.workers,
+# execution.backend and visualize.transforms.scale still formatted the whole expansion (60 s, 2.2 GB). These
+# tests put the bomb at every key a config has, each in a child process with a memory cap, so a path that
+# formats the expansion fails here in seconds (MemoryError, timeout) instead of exhausting the machine.
+
+MEMORY_CAP = 1536 * 2**20  # far above what validating a config takes, far below what formatting a bomb takes
+
+
+def _full_config(tmp):
+    """A config that loads, with every key of every section set (so the bomb at any key is reached)."""
+    cfg = tiny_config(tmp)
+    cfg["model"]["trust_code"] = False
+    cfg["visualize"].update(classes=["dumbbell"], learning_rate=0.05, parameterization="fourier", total_variation=0.0,
+                            transforms={"jitter": 2, "scale": [0.9, 1.1], "rotate": 5}, raw_images=1,
+                            memory_budget_mb=512, stop_probability=None, budget=1000, preview_steps=8, full_sample=1)
+    cfg["concepts"].update(layer="auto", max_examples=50, probes=str(CONCEPTS / "_probes"), auto_cutouts=True,
+                           control="mask")
+    cfg["concepts"]["bank"]["arm"].update(cutouts=str(CONCEPTS / "arm_cutouts"), allowed_in=["ball"])
+    level = {"max_p": 0.01, "min_flip": 0.15, "min_shift": 0.5}
+    cfg["gate"].update(fail={"cue_max_p": 0.01, "cue_min_effect": 1.0, "vis_max_p": 1.0, "vis_min_effect": 1.0},
+                       warn={"cue_max_p": 0.05, "cue_min_effect": 0.5, "vis_max_p": 1.0, "vis_min_effect": 0.5},
+                       causal={"fail": dict(level), "warn": dict(level)}, baseline=str(tmp / "none.json"),
+                       baseline_tolerance={"causal": 0.06, "shift": 0.45, "abs": 3.5, "rel": 0.5},
+                       baseline_missing="warn")
+    cfg["discover"] = {"probes": str(CONCEPTS / "_probes"), "patterns": 2, "examples": 4, "cutout_images": 4,
+                       "min_probes": 4, "visualize": False, "restarts": 1, "min_kept": 0.5, "warn": dict(level),
+                       "fail": dict(level)}
+    cfg["layer_gallery"] = {"layers": "auto", "count": 2, "octaves": 1, "octave_scale": 1.4, "steps": 2,
+                            "step_size": 0.02, "smoothing": 0.0, "jitter": 1, "memory_budget_mb": 64}
+    cfg["report"]["title"] = "t"
+    cfg["execution"] = {"backend": "local", "address": None, "workers": 1, "retries": 0, "shards_per_worker": 1}
+    return cfg
+
+
+def _dream_config():
+    return {"model": {"path": str(tiny_config(CONCEPTS)["model"]["path"]), "input_range": [0, 1]},
+            "dream": {"input": "noise", "size": [32, 32], "objective": [{"layer": "x", "weight": 1.0},
+                                                                        {"layer": "x", "channels": [1]}],
+                      "guide": {"image": str(next((CONCEPTS / "arm").iterdir())), "layer": "x", "top_k": 2,
+                                "by": "mean"},
+                      "octaves": 1, "octave_scale": 1.4, "steps": 2, "step_size": 0.02, "smoothing": 0.0,
+                      "jitter": 1, "seed": 0},
+            "report": {"out": "out", "title": "t"}}
+
+
+def _key_paths(data, prefix=()):
+    """Every key path of a config: sections and their keys, list items' keys included."""
+    for key, value in data.items():
+        yield prefix + (key,)
+        if isinstance(value, dict):
+            yield from _key_paths(value, prefix + (key,))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            yield from _key_paths(value[0], prefix + (key, 0))
+
+
+def _bombed(cfg, path, tmp, name) -> "Path":
+    import copy
+
+    cfg = copy.deepcopy(cfg)
+    target = cfg
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = "@BOMB@"
+    text = yaml.safe_dump(cfg, sort_keys=False).replace("'@BOMB@'", "*i")
+    return _yaml_text(tmp, BOMB + text, name)
+
+
+def _capped(*args, timeout=120):
+    """A child Python (no TensorFlow is imported here) under MEMORY_CAP, killed after `timeout` seconds."""
+    import resource
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=cap)
+
+
+SWEEP = """
+import json, sys, time
+from audit.config.dream import load_dream_config
+from audit.config.load import load_config
+from audit.errors import UserError
+for loader, path in json.load(open(sys.argv[1])):
+    started = time.monotonic()
+    try:
+        (load_dream_config if loader == "dream" else load_config)(path)
+        message = None
+    except UserError as exc:
+        message = str(exc)
+    except BaseException as exc:
+        message = "NOT A USER ERROR: " + type(exc).__name__
+    print(json.dumps([path, round(time.monotonic() - started, 2), message]), flush=True)
+"""
+
+
+def test_an_alias_bomb_at_any_key_is_refused_in_one_bounded_line_within_seconds(tmp_path):
+    import json
+
+    from audit.config.dream import load_dream_config
+    from audit.config.load import load_config
+
+    configs = {"run": _full_config(tmp_path), "dream": _dream_config()}
+    load_config(write_yaml(tmp_path, configs["run"], "full.yaml"))  # both load as they are: every key is reached
+    load_dream_config(write_yaml(tmp_path, configs["dream"], "dream.yaml"))
+    cases, keys = [], {}
+    for loader, cfg in configs.items():
+        for i, path in enumerate(_key_paths(cfg)):
+            file = _bombed(cfg, path, tmp_path, f"{loader}-{i}.yaml")
+            cases.append((loader, str(file)))
+            keys[str(file)] = ".".join(str(p) for p in path)
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    proc = _capped("-c", SWEEP, tmp_path / "cases.json", timeout=300)
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(results) == len(cases) > 100, (len(results), proc.stderr[-2000:])
+    for file, seconds, message in results:
+        key = keys[file]
+        assert message is not None and "NOT A USER ERROR" not in message, (key, message)
+        assert key.split(".")[-1] in message, (key, message[:300])  # refused at the bombed key itself
+        assert seconds < 5 and len(message) < 1000 and "\n" not in message, (key, seconds, message[:300])
+
+
+@pytest.mark.parametrize("key", ["execution.workers", "execution.backend", "execution.retries",
+                                 "execution.shards_per_worker", "visualize.transforms.scale",
+                                 "visualize.transforms", "visualize.learning_rate", "gate.fail.cue_min_effect"])
+def test_the_issue_s_alias_bombs_are_refused_by_validate_in_one_line(tmp_path, key):
+    """The issue's cases through the CLI: `audit validate` ran over 60 s and passed 2.2 GB."""
+    path = tuple(key.split("."))
+    cfg = _full_config(tmp_path)
+    started = time.monotonic()
+    proc = _capped("-m", "audit", "validate", _bombed(cfg, path, tmp_path, "c.yaml"), timeout=60)
+    assert time.monotonic() - started < 30
+    assert_one_line(proc, 2, key)
+    assert len(proc.stderr) < 1000

@@ -87,3 +87,31 @@ def test_init_takes_the_class_names_from_a_file_when_the_probes_cover_some_class
     out.unlink()
     proc = run_cli("init", tmp_path / "m.keras", "--probes", probes, "--classes-file", names, "--out", out)
     assert proc.returncode == 2 and "'dumbell'" in proc.stderr and not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    "rescaling\nexecution: {backend: ray, address: '10.9.8.7:6379'}\n#",  # the issue's case
+    "rescaling\x85execution: {backend: ray, address: '10.9.8.7:6379'}\u2028x: 1\x7f",  # YAML's other line breaks
+], ids=["newline", "other-line-breaks"])
+def test_a_layer_name_cannot_inject_keys_into_the_starter_config_or_lines_onto_the_console(tmp_path, name):
+    """The issue's case: a Rescaling layer named with a newline wrote `execution: {backend: ray,
+    address: ...}` into the config as a top-level key (the next run would connect there)."""
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255, name=name)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(x))
+    keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x)).save(tmp_path / "m.keras")
+    out = tmp_path / "audit.yaml"
+    proc = run_cli("init", tmp_path / "m.keras", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(out.read_text())
+    assert sorted(cfg) == ["concepts", "model", "report", "visualize"] and cfg["model"]["input_range"] == [0, 255]
+    assert "10.9.8.7" in out.read_text()  # the name is there, as text inside one comment line
+    assert [line for line in out.read_text().splitlines() if "10.9.8.7" in line][0].lstrip().startswith(
+        "input_range: [0, 255]  # read from the model's layer")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and "input range read from `rescaling\\" in lines[0] and "10.9.8.7" in lines[0], lines
+    proc = run_cli("validate", out)
+    assert proc.returncode == 0, proc.stderr

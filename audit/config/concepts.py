@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.config.reader import Section, name_list, within
+from audit.config.yaml_input import short_repr
 
 CONCEPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # Upper bounds that stop a typo (or a hostile config) from asking for gigabytes of memory
@@ -57,7 +58,7 @@ def parse_concepts(sec: Section, discovering: bool = False) -> ConceptsConfig:
     )
     with_cutouts = [c.name for c in bank if c.cutouts is not None]
     if with_cutouts and out.probes is None:
-        sec.fail(sec.key("probes"), f"is missing but concept {with_cutouts[0]!r} has cutouts",
+        sec.fail(sec.key("probes"), f"is missing but concept {short_repr(with_cutouts[0])} has cutouts",
                  "give `probes:` a folder of in-distribution images (any classes) to paste the cutouts onto")
     sec.finish()
     return out

@@ -68,6 +68,13 @@ class DreamConfig:
     settings: DreamSettings
     report: ReportConfig
 
+    def inputs(self) -> list[tuple[str, Path | None]]:
+        """(key, path) of everything `audit dream` reads, which its report folder must stay apart from."""
+        from audit.config.model import model_inputs
+
+        return [*model_inputs(self.model), ("dream.input", self.input),
+                ("dream.guide.image", self.guide.image if self.guide else None)]
+
 
 def _term(sec: Section) -> DreamTerm:
     weight = float(sec.get("weight", (int, float), 1.0))

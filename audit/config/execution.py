@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from audit.config.yaml_input import short_repr
 from audit.errors import UserError
 
 BACKENDS = ("local", "ray")
@@ -28,10 +29,10 @@ def parse_execution(data, where: str) -> ExecutionConfig:
     allowed = {"backend", "address", "workers", "retries", "shards_per_worker"}
     for key in data:
         if key not in allowed:
-            raise UserError(f"{where}: execution.{key}: unknown key; allowed keys: {', '.join(sorted(allowed))}")
+            raise UserError(f"{where}: execution.{short_repr(key)}: unknown key; allowed keys: {', '.join(sorted(allowed))}")
     backend = data.get("backend", "local")
     if backend not in BACKENDS:
-        raise UserError(f"{where}: execution.backend: invalid value {backend!r}; use `local` or `ray`")
+        raise UserError(f"{where}: execution.backend: invalid value {short_repr(backend)}; use `local` or `ray`")
     address = data.get("address")
     if address is not None and (not isinstance(address, str) or not address.strip()):
         raise UserError(f"{where}: execution.address: must be `auto` or HOST:PORT; omit it to start Ray locally")
@@ -39,7 +40,7 @@ def parse_execution(data, where: str) -> ExecutionConfig:
     for key, lo, hi in (("workers", 1, 4096), ("retries", 0, 100), ("shards_per_worker", 1, 1000)):
         value = data.get(key, getattr(ExecutionConfig, key))
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise UserError(f"{where}: execution.{key}: invalid value {value!r}; use a whole number from {lo} to {hi}")
+            raise UserError(f"{where}: execution.{key}: invalid value {short_repr(value)}; use a whole number from {lo} to {hi}")
         out[key] = value
     if backend == "ray":
         try:

@@ -18,7 +18,7 @@ from audit.config.concepts import ConceptsConfig, parse_concepts
 from audit.config.discover import DiscoverConfig, parse_discover
 from audit.config.execution import ExecutionConfig, parse_execution
 from audit.config.gate import GateConfig, parse_gate
-from audit.config.model import ModelConfig, parse_model
+from audit.config.model import ModelConfig, model_inputs, parse_model
 from audit.config.reader import Section, check_class_names, read_yaml
 from audit.config.report import GalleryConfig, ReportConfig, parse_gallery, parse_report
 from audit.config.visualize import VisualizeConfig, parse_visualize
@@ -74,6 +74,17 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
     _check_class_names(file, model, visualize, concepts)
     return Config(file.resolve(), hashlib.sha256(text).hexdigest(), data, model, visualize, concepts, gate,
                   gallery, report, execution, discover)
+
+
+def run_inputs(cfg: Config, baseline: Path | None = None) -> list[tuple[str, Path | None]]:
+    """(key, path) of everything `audit run` reads, which its report folder must stay apart from;
+    `baseline` is the one given instead of gate.baseline (`--baseline`)."""
+    bank = [(f"concepts.bank.{c.name}.{what}", path) for c in cfg.concepts.bank
+            for what, path in (("examples", c.examples), ("cutouts", c.cutouts))]
+    return [*model_inputs(cfg.model), ("concepts.negatives", cfg.concepts.negatives),
+            ("concepts.probes", cfg.concepts.probes), *bank,
+            ("discover.probes", cfg.discover.probes if cfg.discover else None),
+            ("--baseline", baseline) if baseline is not None else ("gate.baseline", cfg.gate.baseline)]
 
 
 def _check_class_names(file: Path, model: ModelConfig, visualize: VisualizeConfig, concepts: ConceptsConfig) -> None:

@@ -44,6 +44,12 @@ class ModelConfig:
     input_size: tuple[int, int] | None = None  # for an application: (height, width)
 
 
+def model_inputs(model: ModelConfig) -> list[tuple[str, Path | None]]:
+    """(key, path) of every file the model section makes a command read."""
+    weights = Path(model.weights) if model.weights not in (None, "imagenet") else None
+    return [("model.path", model.path), ("model.classes_file", model.classes_file), ("model.weights", weights)]
+
+
 def parse_model(sec: Section, classes_required: bool = True) -> ModelConfig:
     application = sec.get("application", str, fix="name a keras.applications architecture, e.g. ResNet50")
     path = sec.path_value("path", required=application is None)

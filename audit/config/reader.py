@@ -49,7 +49,7 @@ class Section:
             self.fail(self.key(name), f"must be {want}, got {type(value).__name__} {short_repr(value)}",
                       fix or "fix its type")
         if isinstance(value, float) and not math.isfinite(value):
-            self.fail(self.key(name), f"must be a finite number, got {value!r}", fix or "give a number")
+            self.fail(self.key(name), f"must be a finite number, got {short_repr(value)}", fix or "give a number")
         if check is not None and not check(value):
             self.fail(self.key(name), f"invalid value {short_repr(value)}", fix)
         return value

@@ -7,10 +7,12 @@ import math
 from dataclasses import dataclass
 
 from audit.config.reader import Section, names_or_keyword, within
+from audit.config.yaml_input import short_repr
 
 # Upper bounds that stop a typo (or a hostile config) from asking for days of work or
 # gigabytes of memory before anything is checked; far above any sensible audit.
 MAX_RESTARTS = 1000
+MAX_RAW_IMAGES = MAX_RESTARTS  # raw-mode images per class are made like restarts, so bounded like them
 MAX_STEPS = 100_000
 MAX_SEED = 2**32 - 1
 
@@ -83,7 +85,8 @@ def parse_visualize(sec: Section) -> VisualizeConfig:
                                  check=lambda v: v in PARAMETERIZATIONS,
                                  fix=f"use one of: {', '.join(PARAMETERIZATIONS)}"),
         transforms=_transforms(sec),
-        raw_images=sec.get("raw_images", int, 1, check=lambda v: v >= 0, fix="use a whole number >= 0 (0 = none)"),
+        raw_images=sec.get("raw_images", int, 1, check=within(0, MAX_RAW_IMAGES),
+                           fix=f"use a whole number from 0 (none) to {MAX_RAW_IMAGES}"),
         budget=_budget(sec),
         preview_steps=sec.get("preview_steps", int, 32, check=within(8, MAX_STEPS),
                               fix=f"use a whole number from 8 to {MAX_STEPS}"),
@@ -105,7 +108,7 @@ def _transforms(sec: Section) -> str | TransformSettings:
     value = sec.get("transforms", (str, dict), DEFAULT_TRANSFORMS, fix=fix)
     if isinstance(value, str):
         if value not in TRANSFORM_PRESETS:
-            sec.fail(sec.key("transforms"), f"invalid value {value!r}", fix)
+            sec.fail(sec.key("transforms"), f"invalid value {short_repr(value)}", fix)
         return value
     if sec.data.get("jitter") is not None:
         sec.fail(sec.key("jitter"), "is given next to a `transforms` mapping", "move it into `transforms: {jitter: ...}`")
@@ -113,7 +116,7 @@ def _transforms(sec: Section) -> str | TransformSettings:
     scale = t.get("scale", list, [1.0, 1.0], fix="write it as [low, high], e.g. [0.9, 1.1]")
     if len(scale) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                                   for v in scale) or not 0 < scale[0] <= scale[1]:
-        t.fail(t.key("scale"), f"invalid range {scale!r}", "write it as [low, high] with 0 < low <= high")
+        t.fail(t.key("scale"), f"invalid range {short_repr(scale)}", "write it as [low, high] with 0 < low <= high")
     out = TransformSettings(
         jitter=t.get("jitter", int, 0, check=lambda v: v >= 0, fix="use a whole number of pixels >= 0"),
         scale=(float(scale[0]), float(scale[1])),

@@ -70,8 +70,9 @@ def promote(report: Path, class_name: str, pattern: int, name: str, out: Path) -
     if len(examples) < MIN_EXAMPLES or not cutouts:  # what `audit validate` asks of a concept folder
         raise UserError(f"{report}: pattern {pattern} of {class_name!r} has {len(examples)} example images and "
                         f"{len(cutouts)} cutouts; a concept needs at least {MIN_EXAMPLES} examples and 1 cutout")
-    check_replaceable(Path(out), "--out")
-    with staged_folder(Path(out)) as staging:
+    # the source report is read (its images) up to the swap: the concept folder must stay apart from it
+    check_replaceable(Path(out), "--out", kind="concept", inputs=[("the source report's folder", folder)])
+    with staged_folder(Path(out), kind="concept", key="--out") as staging:
         for sub, files in (("examples", examples), ("cutouts", cutouts)):
             (staging / sub).mkdir()
             for i, src in enumerate(files):

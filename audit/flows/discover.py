@@ -18,7 +18,7 @@ from audit.config.visualize import VisualizeConfig, parse_visualize
 from audit.config.reader import Section
 from audit.config.discover import DiscoverConfig, parse_discover
 from audit.errors import UserError
-from audit.config.yaml_input import flag_numbers
+from audit.config.yaml_input import flag_numbers, short_repr
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,12 @@ class DiscoverRunConfig:
     negatives: Path | None
     report: ReportConfig
     layer: str = "auto"
+
+    def inputs(self) -> list[tuple[str, Path | None]]:
+        """(key, path) of everything `audit discover` reads, which its report folder must stay apart from."""
+        from audit.config.model import model_inputs
+
+        return [*model_inputs(self.model), ("discover.probes", self.probes), ("negatives", self.negatives)]
 
 
 def from_flags(args, cwd: Path) -> DiscoverRunConfig:
@@ -103,7 +109,7 @@ def _load(cfg: DiscoverRunConfig):
     names = cfg.visualize.classes or tuple(model.classes[i] for i in sorted(set(probes.labels.tolist())))
     for n in names:
         if n not in model.classes:
-            raise UserError(f"visualize.classes: unknown class {n!r}; use names from the model's classes")
+            raise UserError(f"visualize.classes: unknown class {short_repr(n)}; use names from the model's classes")
     return model, probes, negatives, [model.classes.index(n) for n in names]
 
 
@@ -124,7 +130,7 @@ def run_discover_command(cfg: DiscoverRunConfig, progress: bool, log) -> tuple[d
 
     tf.config.experimental.enable_op_determinism()
     out = cfg.report.out
-    check_replaceable(out)
+    check_replaceable(out, inputs=cfg.inputs())
     started, timing = now(), {}
     t = time.perf_counter()
     model, probes, negatives, indices = _load(cfg)

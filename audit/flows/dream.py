@@ -9,6 +9,7 @@ from audit.visualize import objectives
 from audit.config.report import GalleryConfig
 from audit.visualize.dream import DreamResult, dream, noise_image, spread_layers, top_channels
 from audit.config.dream import DreamConfig, DreamTerm
+from audit.config.yaml_input import short_repr
 from audit.errors import UserError
 from audit.images import load_image, save_png
 from audit.model.graph import activation_map_layers, activation_reader, feature_map_layers
@@ -22,7 +23,7 @@ def _class_index(name: str, classes: tuple[str, ...]) -> int:
         return classes.index(name)
     if name.isdigit() and int(name) < len(classes):
         return int(name)
-    raise UserError(f"dream.objective: unknown class {name!r}; use a name from model.classes or an index "
+    raise UserError(f"dream.objective: unknown class {short_repr(name)}; use a name from model.classes or an index "
                     f"below {len(classes)}")
 
 
@@ -50,7 +51,7 @@ def _check_channels(read, layer: str, wanted, input_shape, key: str) -> None:
     n = acts[layer].shape[-1]
     bad = [c for c in wanted if c >= n]
     if bad:
-        raise UserError(f"{key}: layer {layer!r} has {n} channels; channel {bad[0]} does not exist")
+        raise UserError(f"{key}: layer {short_repr(layer)} has {n} channels; channel {bad[0]} does not exist")
 
 
 def gallery_layers(model: LoadedModel, count: int) -> list[str]:
@@ -97,7 +98,7 @@ def run_dream(cfg: DreamConfig, out: Path | None = None, progress: bool = True, 
 
     tf.config.experimental.enable_op_determinism()
     out = Path(out) if out is not None else cfg.report.out
-    check_replaceable(out)
+    check_replaceable(out, inputs=cfg.inputs())
     started, t0 = now(), time.perf_counter()
     model = load_model(cfg.model, "auto")
     tile, channels_in = model.input_shape[:2], model.input_shape[2]

@@ -7,11 +7,16 @@ model's outputs, else from the output count; the pixel range from the model's ow
 Rescaling/Normalization layer when it has one. The concept bank starts with the watermark
 concept shipped with the demo (so the file runs as written) and a commented entry showing
 examples, cutouts and allowed_in.
+
+Everything taken from the model or the file system (a layer name, folder names, paths) is written
+quoted and escaped, comments included: a name is data, and a line break in it must not start a
+key of the config (`rescaling\nexecution: {backend: ray, address: ...}`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from audit.config.reader import read_class_names
@@ -29,10 +34,22 @@ def _rel(path: Path, base: Path) -> str:
         return str(path)
 
 
+# what json.dumps leaves raw but a YAML reader takes as a line break (\x85, \u2028, \u2029: one would end a
+# comment) or refuses as a character (DEL, C1 controls, lone surrogates, U+FFFE/U+FFFF)
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
 def _yaml_str(s: str) -> str:
+    """A double-quoted scalar that reads back as `s` and stays on its line, whatever `s` holds."""
     import json
 
-    return json.dumps(s, ensure_ascii=False)  # a JSON string is a valid YAML scalar
+    text = json.dumps(s, ensure_ascii=False)  # a JSON string is a valid YAML scalar; it escapes \n and other C0
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _comment(s: str) -> str:
+    """Text for a YAML comment: escaped like _yaml_str, so no line break can end the comment."""
+    return _yaml_str(s)[1:-1]
 
 
 def _read_names(path: Path, n_out: int) -> list[str]:
@@ -69,7 +86,7 @@ def starter_config(model_path: Path, out: Path, probes: Path | None, classes_fil
     if rng is not None:
         (lo, hi), layer = rng
         found["range_from"] = layer
-        lines.append(f"  input_range: [{lo:g}, {hi:g}]  # read from the model's `{layer}` layer")
+        lines.append(f"  input_range: [{lo:g}, {hi:g}]  # read from the model's layer {_yaml_str(layer)}")
     else:
         lines.append("  input_range: [0, 1]  # CHECK: the pixel values your model was trained on ([0, 255]? [-1, 1]?)")
     lines += _concept_lines(probes, base) + [
@@ -104,7 +121,7 @@ def _class_lines(classes: list[str], classes_file: Path | None, from_folders: bo
         return [f"  classes_file: {_yaml_str(_rel(Path(classes_file).resolve(), base))}  # {n_out} names, "
                 "one per line in output order"]
     if len(classes) <= INLINE_CLASSES:
-        lines = [f"  classes: [{', '.join(_yaml_str(c) for c in classes)}]  # from {found['classes_from']}"]
+        lines = [f"  classes: [{', '.join(_yaml_str(c) for c in classes)}]  # from {_comment(found['classes_from'])}"]
         if from_folders:  # named after sorted folders: the order is a guess
             lines.append("  # ^ CHECK: the order of the model's outputs (image_dataset_from_directory sorts folder "
                          "names); `audit run` stops if the labelled probes say otherwise")
@@ -114,7 +131,7 @@ def _class_lines(classes: list[str], classes_file: Path | None, from_folders: bo
         raise UserError(f"audit init: {classes_file} exists; choose another --out (nothing is overwritten)")
     found["classes_file"] = classes_file
     return [f"  classes_file: {_yaml_str(classes_file.name)}  # one name per line, from "
-            f"{found['classes_from']}: put your class names there"]
+            f"{_comment(found['classes_from'])}: put your class names there"]
 
 
 def _concept_lines(probes: Path | None, base: Path) -> list[str]:

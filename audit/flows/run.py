@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from audit.config.load import Config
+from audit.config.load import Config, run_inputs
 from audit.errors import UserError
 from audit.evidence.causal import causal_scores, log_probs
 from audit.evidence.concepts import ConceptScores, score_concepts
@@ -63,7 +63,7 @@ def run_audit(cfg: Config, out: Path | None = None, progress: bool = True, log=p
 
     tf.config.experimental.enable_op_determinism()
     out = Path(out) if out is not None else cfg.report.out
-    check_replaceable(out)  # before the work, not after it
+    check_replaceable(out, inputs=run_inputs(cfg, baseline))  # before the work, not after it
     preflight(cfg.execution)
     try:
         return _run(cfg, out, progress, log, baseline)

@@ -4,6 +4,11 @@ The state is always explicit: `compared`, `missing` (asked for, not found),
 `incompatible` (another schema, or no checks in common) or `none` (not asked for).
 A requested baseline that cannot be compared never passes silently: by default it
 fails the gate (`gate.baseline_missing: fail`).
+
+A finding of the baseline that this audit did not check at all (its concept left out of the bank,
+its class out of `visualize.classes`) is not resolved: it is `not_checked`, and fails the gate.
+Silencing a check is not fixing it; a concept that now belongs in a class is said so with
+`allowed_in`, which keeps the check (level `allowed`) and counts as resolved.
 """
 
 from __future__ import annotations
@@ -131,6 +136,22 @@ def _message(change: dict, what: str) -> str:
             f"(allowed rise {change['allowed_rise']:.2f})")
 
 
+def _not_checked(old: dict, new: dict, flagged: set) -> list[dict]:
+    """The baseline's findings that have no check in the candidate, each with why, as far as can be told."""
+    classes, concepts = {k[0] for k in new}, {k[1] for k in new}
+    out = []
+    for k in old:
+        if k not in flagged or k in new:
+            continue
+        why = ("its concept is not in this audit's concepts.bank" if k[1] not in concepts else
+               "its class is not audited (visualize.classes)" if k[0] not in classes else "this audit has no such check")
+        level = old[k]["level"]
+        out.append({"class_name": k[0], "concept": k[1], "level": level, "reason": why,
+                    "message": f"not checked: {level} '{k[1]}' in class '{k[0]}' in the baseline, but {why}; a "
+                               "check left out is not resolved (list the concept in allowed_in if it now belongs)"})
+    return out
+
+
 def compare(candidate: dict, baseline: dict, tolerance: dict | None = None) -> dict:
     """New findings, resolved findings, and regressions: checks whose deciding statistic rose
     beyond tolerance to at least its warn effect without becoming a new finding.
@@ -138,7 +159,8 @@ def compare(candidate: dict, baseline: dict, tolerance: dict | None = None) -> d
     Each check is compared on the statistic that decided it in the candidate (see
     `deciding_statistic`). A new finding fails the gate at the fail level, or at the warn level
     when its statistic rose beyond tolerance (a warning that appears within retrain noise is
-    reported, not gated)."""
+    reported, not gated). A baseline finding without a check in the candidate is not resolved but
+    `not_checked` (see _not_checked), which fails the gate too."""
     tolerance = {**DEFAULT_TOLERANCE, **(tolerance or {})}
     gate = candidate["gate"]
     old = {_key(c): c for c in baseline["checks"]}
@@ -166,8 +188,8 @@ def compare(candidate: dict, baseline: dict, tolerance: dict | None = None) -> d
     return {
         "new_findings": new_findings,
         "resolved_findings": [{"class_name": k[0], "concept": k[1], "level": old[k]["level"]}
-                              for k in old if k in old_flagged and (k not in new or new[k]["level"] not in
-                                                                    ("fail", "warn"))],
+                              for k in old if k in old_flagged and k in new and new[k]["level"] not in ("fail", "warn")],
+        "not_checked": _not_checked(old, new, old_flagged),
         "regressions": regressions,
         "not_comparable": not_comparable,
         "checks_compared": len(common),
@@ -196,11 +218,11 @@ def baseline_section(candidate: dict, path: Path | None, tolerance: dict, on_mis
             failing_new = [f for f in diff["new_findings"] if f["fails_gate"]]
             section.update(diff, model_sha256=data["model"]["sha256"], model_name=data["model"]["name"],
                            verdict=data["verdict"])
-            failing = [c["message"] for c in [*failing_new, *diff["regressions"]]]
+            failing = [c["message"] for c in [*failing_new, *diff["regressions"], *diff["not_checked"]]]
             section["fails_gate"] = bool(failing)
             section["reason"] = (failing[0] + (f"; and {len(failing) - 1} more" if len(failing) > 1 else "")
                                  + f" (against {path})" if failing else
-                                 f"no new finding or regression against {path}")
+                                 f"no new finding, regression or unchecked finding against {path}")
             return section
     section["fails_gate"] = state in ("missing", "incompatible") and on_missing == "fail"
     return section

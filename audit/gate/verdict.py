@@ -4,7 +4,8 @@ decided, from the gate's checks, the levels of discovered patterns and the basel
 * A check at the fail (warn) level makes the verdict fail (warn).
 * A discovered pattern fails the gate only at the fail level, which needs `discover.fail` in the
   config; `warn` and `review` patterns never change the verdict.
-* A baseline comparison that finds a new finding or a regression fails the gate; a requested
+* A baseline comparison that finds a new finding, a regression, or a finding of the baseline this
+  audit did not check (`not_checked`: a silenced check is not a resolved one) fails the gate; a requested
   baseline that cannot be compared fails it too (`gate.baseline_missing: fail`, the default), or
   turns a pass into a warning.
 """

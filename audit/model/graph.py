@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from audit.config.model import ModelConfig
+from audit.config.yaml_input import short_repr
 from audit.errors import UserError
 from audit.model.head import SQUASHES, Head
 from audit.model.loaded import LoadedModel
@@ -95,7 +96,7 @@ def find_feature_layer(head: Head, wanted: str):
         try:
             return net.get_layer(wanted)
         except ValueError:
-            raise UserError(f"concepts.layer: the model has no layer {wanted!r}; use `auto` or one of: "
+            raise UserError(f"concepts.layer: the model has no layer {short_repr(wanted)}; use `auto` or one of: "
                             f"{', '.join(names[-12:])}") from None
     maps = feature_maps(head)
     # no feature map (e.g. an MLP): the input of the output layer is the concept space
@@ -173,7 +174,7 @@ def activation_reader(model: LoadedModel, layers, key: str = "layer") -> Callabl
         except ValueError:
             names = [layer.name for layer in km.layers]
             listed = ", ".join(names) if len(names) <= 12 else f"{', '.join(names[:6])}, ..., {', '.join(names[-6:])}"
-            raise UserError(f"{key}: the model has no layer {name!r}; layers: {listed}") from None
+            raise UserError(f"{key}: the model has no layer {short_repr(name)}; layers: {listed}") from None
     graph = keras.Model(km.inputs[0], [*outputs, model.head.logits])
 
     def read(pixels):

@@ -29,7 +29,8 @@ def _escape_property(text: str) -> str:
 def _baseline_title(change: dict) -> str:
     values = "" if change.get("allowed_rise") is None else \
         f" {change['label']} {change['baseline']:.2f} -> {change['candidate']:.2f}"
-    what = "regression" if "fails_gate" not in change else f"new {change['level']}"
+    what = ("not checked" if "reason" in change else "regression" if "fails_gate" not in change else
+            f"new {change['level']}")
     return f"audit baseline {what} '{change['concept']}' in '{change['class_name']}'{values}"
 
 
@@ -39,7 +40,7 @@ def github_annotations(result: dict) -> list[str]:
     base = result.get("baseline") or {}
     if base.get("fails_gate") and base["state"] == "compared":
         seen = set()
-        for change in [*base["new_findings"], *base["regressions"]]:
+        for change in [*base["new_findings"], *base["regressions"], *base.get("not_checked", [])]:
             key = (change["class_name"], change["concept"])
             if not change.get("fails_gate", True) or key in seen:
                 continue  # a new warning within retrain tolerance does not fail the gate

@@ -45,8 +45,8 @@ def _baseline_lines(base: dict) -> Iterator[str]:
     if base["state"] == "compared":
         yield (f"baseline: {base['path']} (model {base['model_name']}, verdict {base['verdict']}): "
                f"{len(base['new_findings'])} new finding(s), {len(base['regressions'])} regression(s), "
-               f"{base['checks_compared']} checks compared")
-        for change in [*base["new_findings"], *base["regressions"]]:
+               f"{len(base.get('not_checked', []))} not checked, {base['checks_compared']} checks compared")
+        for change in [*base["new_findings"], *base["regressions"], *base.get("not_checked", [])]:
             yield f"  {change['message']}"
     elif base["state"] != "none":
         yield f"baseline {base['state']}: {base['reason']}"

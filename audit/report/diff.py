@@ -52,13 +52,14 @@ def render_markdown(d: dict) -> str:
     lines = [f"# Audit diff: {md(d['baseline']['model'])} -> {md(d['candidate']['model'])}", "",
              f"Verdict {md(d['baseline']['verdict'].upper())} -> **{md(d['candidate']['verdict'].upper())}**; "
              f"{len(d['new_findings'])} new finding(s), {len(d['resolved_findings'])} resolved, "
+             f"{len(d['not_checked'])} not checked, "
              f"{len(d['regressions'])} regression(s), {d['checks_compared']} checks compared "
              "(each on the statistic that decided it).", ""]
     for f in d["new_findings"]:
         lines.append(f"- {md(f['message'])}")
     for f in d["resolved_findings"]:
         lines.append(f"- resolved: {code(f['concept'])} in {code(f['class_name'])} (was {md(f['level'])})")
-    for r in d["regressions"]:
+    for r in [*d["regressions"], *d["not_checked"]]:
         lines.append(f"- {md(r['message'])}")
     changed = [r for r in d["rows"] if r["baseline_level"] != r["candidate_level"]]
     if changed:

@@ -6,6 +6,11 @@ A folder is replaced only when this tool wrote it: it holds a marker file with t
 signature listing every file the tool put there, and nothing else. A file named `audit.json`
 is not proof (another tool may write one), and a user's file added to a report is never
 deleted with it. Swaps of the same folder by concurrent runs are serialized by a lock.
+
+The marker also says what kind of folder it is (KINDS): a report replaces only a report, and
+`audit concept from-pattern` only a concept folder it wrote, so a run never replaces a concept
+folder a config reads, nor promotion the report it reads from. Nor may an output folder be,
+contain or lie inside a path the same command reads (check_outside_inputs).
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from audit.errors import UserError
 
 MARKER = ".audit-report"
 SIGNATURE = "audit report folder: written by the `audit` tool, replaced whole by its next run"
+# What a marked folder holds: a report (of `audit run`, `dream` or `discover`: any may replace any),
+# or a concept folder of `audit concept from-pattern`. Markers written before kinds existed have none:
+# they are read as what they were written for (a concept folder is the one with pattern.json at its top).
+KINDS = {"report": "an audit report folder", "concept": "a concept folder (written by `audit concept from-pattern`)"}
 # Reports written before the marker existed: only these names, and audit.json/dream.json must
 # carry this tool's provenance, so another tool's audit.json (or a user's file) never qualifies.
 LEGACY_FILES = re.compile(r"(audit\.json|dream\.json|index\.html|junit\.xml|summary\.md|scores\.csv|crash\.txt"
@@ -46,8 +55,8 @@ def _files(folder: Path) -> tuple[list[str], list[str]]:
     return sorted(files), sorted(other)
 
 
-def _manifest(folder: Path) -> list[str] | None:
-    """The files the marker says this tool wrote, or None when there is no valid marker."""
+def _marker(folder: Path) -> tuple[str, list[str]] | None:
+    """(kind, the files the marker says this tool wrote), or None when there is no valid marker."""
     marker = folder / MARKER
     if marker.is_symlink() or not marker.is_file() or marker.stat().st_size > 16 * 2**20:
         return None
@@ -57,7 +66,23 @@ def _manifest(folder: Path) -> list[str] | None:
         return None
     if not isinstance(data, dict) or data.get("signature") != SIGNATURE or not isinstance(data.get("files"), list):
         return None
-    return [f for f in data["files"] if isinstance(f, str)]
+    files = [f for f in data["files"] if isinstance(f, str)]
+    kind = data.get("kind", "concept" if "pattern.json" in files else "report")  # no kind: an older marker
+    return (kind, files) if isinstance(kind, str) else None
+
+
+def _manifest(folder: Path) -> list[str] | None:
+    marker = _marker(folder)
+    return None if marker is None else marker[1]
+
+
+def folder_kind(folder: Path) -> str | None:
+    """What the tool wrote in `folder` (a KINDS key, or an unknown kind of a later version), or None
+    when it holds no marker (an empty folder; an earlier version's unmarked report is a `report`)."""
+    marker = _marker(folder)
+    if marker is not None:
+        return marker[0]
+    return "report" if _legacy_report(folder, _files(folder)[0]) else None
 
 
 def _legacy_report(folder: Path, files: list[str]) -> bool:
@@ -91,18 +116,36 @@ def foreign_content(target: Path) -> str | None:
     return f"{unexpected[0]} was not written by this tool" if unexpected else None
 
 
-def check_replaceable(target: Path, key: str = "report.out") -> None:
+def check_replaceable(target: Path, key: str = "report.out", kind: str = "report", inputs=()) -> None:
     """A report folder may replace only a report this tool wrote or an empty folder, never user
-    files; and its folder must be writable. Checked before the work, not after it, under the
-    swap lock, so another run's swap in progress is never mistaken for foreign content."""
+    files (a concept folder only a concept folder); it must not be, contain or lie inside one of
+    `inputs`, the (key, path) pairs the command reads; and its folder must be writable. Checked
+    before the work, not after it, under the swap lock, so another run's swap in progress is never
+    mistaken for foreign content."""
     target = Path(target)
+    check_outside_inputs(target, inputs, key)
     with contextlib.ExitStack() as stack:
         with contextlib.suppress(OSError):  # no parent yet (nothing to race with), or unreadable
             stack.enter_context(_folder_lock(target.parent))
-        _check_replaceable_locked(target, key)
+        _check_replaceable_locked(target, key, kind)
 
 
-def _check_replaceable_locked(target: Path, key: str) -> None:
+def check_outside_inputs(target: Path, inputs, key: str = "report.out") -> None:
+    """An output folder is replaced whole: refuse one that is, contains or lies inside a path the same
+    command reads (its model, image folders, baseline, source report), whatever its marker says."""
+    out = Path(os.path.realpath(target))
+    for name, path in inputs:
+        if path is None:
+            continue
+        read = Path(os.path.realpath(path))
+        how = ("is" if out == read else "lies inside" if read in out.parents else
+               "contains" if out in read.parents else None)
+        if how is not None:
+            raise UserError(f"{key}: {target} {how} {name} ({path}), which this command reads; the output replaces "
+                            "its whole folder: choose a folder apart from the inputs")
+
+
+def _check_replaceable_locked(target: Path, key: str, kind: str = "report") -> None:
     try:
         mode = os.lstat(target).st_mode  # one look: the path may be swapped between two
     except (FileNotFoundError, NotADirectoryError):  # _check_writable says what is wrong with the parent
@@ -116,6 +159,10 @@ def _check_replaceable_locked(target: Path, key: str) -> None:
         if why is not None:
             raise UserError(f"{key}: {target} holds files that are not an audit report ({why}); choose an empty "
                             "or new folder, or move those files out (a report replaces its whole folder)")
+        found = folder_kind(target)
+        if found is not None and found != kind:
+            raise UserError(f"{key}: {target} is {KINDS.get(found, f'a folder of kind {found!r}')}, not "
+                            f"{KINDS[kind]}; choose another folder (it is replaced only by its own kind)")
     _check_writable(target, key)
 
 
@@ -163,8 +210,8 @@ def _signals_deferred():
             signal.raise_signal(pending[0])
 
 
-def _write_marker(folder: Path, files: list[str] | None) -> None:
-    (folder / MARKER).write_text(json.dumps({"signature": SIGNATURE, "files": files}, indent=0) + "\n",
+def _write_marker(folder: Path, files: list[str] | None, kind: str = "report") -> None:
+    (folder / MARKER).write_text(json.dumps({"signature": SIGNATURE, "kind": kind, "files": files}, indent=0) + "\n",
                                  encoding="utf-8")
 
 
@@ -214,32 +261,33 @@ def clean_stale_staging(target: Path) -> list[Path]:
     return removed
 
 
-def _as_user_error(exc: OSError, target: Path) -> UserError | None:
+def _as_user_error(exc: OSError, target: Path, key: str = "report.out") -> UserError | None:
     if exc.errno in ENVIRONMENT_ERRNOS:
-        return UserError(f"report.out: cannot write the report at {target} ({exc.strerror}); free some space or "
+        return UserError(f"{key}: cannot write the report at {target} ({exc.strerror}); free some space or "
                          "choose a writable folder (the previous report is untouched)")
     return None
 
 
 @contextlib.contextmanager
-def staged_folder(target: Path):
+def staged_folder(target: Path, kind: str = "report", key: str = "report.out"):
+    """Stage a folder of this `kind` (KINDS) and swap it in whole at `target` (`key` names it in errors)."""
     target = Path(target)
-    check_replaceable(target)
+    check_replaceable(target, key, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _folder_lock(target.parent):
         clean_stale_staging(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{os.getpid()}-", dir=target.parent))
     try:
-        _write_marker(staging, None)  # marked from the start, so a killed run's leftover can be recognized
+        _write_marker(staging, None, kind)  # marked from the start, so a killed run's leftover can be recognized
         yield staging
         _prune_empty_folders(staging)  # the manifest lists files; an empty folder would look foreign
-        _write_marker(staging, [f for f in _files(staging)[0] if f != MARKER])
+        _write_marker(staging, [f for f in _files(staging)[0] if f != MARKER], kind)
         # mkdtemp made it private; reports are meant to be shared. Set before the swap: once the lock
         # is released, `target` may already be another run's folder, or be mid-swap and absent.
         os.chmod(staging, 0o755)
     except OSError as exc:
         _remove(staging)
-        error = _as_user_error(exc, target)
+        error = _as_user_error(exc, target, key)
         if error is None:
             raise
         raise error from None
@@ -249,7 +297,7 @@ def staged_folder(target: Path):
     with _folder_lock(target.parent), _signals_deferred():
         try:
             if target.exists() or target.is_symlink():
-                _check_replaceable_locked(target, "report.out")  # another process may have put something there
+                _check_replaceable_locked(target, key, kind)  # another process may have put something there
                 old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
                 _write_marker(old, None)
                 os.replace(target, old / "report")

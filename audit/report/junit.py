@@ -93,7 +93,8 @@ def _baseline_case(suites: ET.Element, suite: ET.Element, base: dict) -> None:
         return
     case = ET.SubElement(suite, "testcase", classname="audit.baseline", name="no regression against baseline",
                          time="0.000")
-    changes = "".join(f"\n{c['message']}" for c in [*base.get("new_findings", []), *base.get("regressions", [])])
+    changes = "".join(f"\n{c['message']}" for c in [*base.get("new_findings", []), *base.get("regressions", []),
+                                                     *base.get("not_checked", [])])
     if base.get("fails_gate"):
         ET.SubElement(case, "failure", message=xml_safe(f"baseline {base['state']}: {base['reason']}"),
                       type="BaselineRegression").text = xml_safe(base["reason"] + changes)

@@ -78,9 +78,9 @@ def _notes(result: dict) -> list[str]:
 def _baseline(base: dict) -> list[str]:
     if base["state"] == "compared":
         lines = [f"Baseline {md(base['model_name'])} ({md(base['verdict'])}): {len(base['new_findings'])} new "
-                 f"finding(s), {len(base['resolved_findings'])} resolved, {len(base['regressions'])} regression(s) of "
-                 f"the statistic that decides each check.", ""]
-        for c in [*base["new_findings"], *base["regressions"]][:MAX_ROWS]:
+                 f"finding(s), {len(base['resolved_findings'])} resolved, {len(base.get('not_checked', []))} not "
+                 f"checked, {len(base['regressions'])} regression(s) of the statistic that decides each check.", ""]
+        for c in [*base["new_findings"], *base["regressions"], *base.get("not_checked", [])][:MAX_ROWS]:
             lines.append(f"- {md(c['message'])}")
         return lines + [""]
     if base["state"] != "none":
