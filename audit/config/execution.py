@@ -29,7 +29,8 @@ def parse_execution(data, where: str) -> ExecutionConfig:
     allowed = {"backend", "address", "workers", "retries", "shards_per_worker"}
     for key in data:
         if key not in allowed:
-            raise UserError(f"{where}: execution.{short_repr(key)}: unknown key; allowed keys: {', '.join(sorted(allowed))}")
+            name = key if isinstance(key, str) and key.isprintable() and len(key) <= 64 else short_repr(key)
+            raise UserError(f"{where}: execution.{name}: unknown key; allowed keys: {', '.join(sorted(allowed))}")
     backend = data.get("backend", "local")
     if backend not in BACKENDS:
         raise UserError(f"{where}: execution.backend: invalid value {short_repr(backend)}; use `local` or `ray`")
