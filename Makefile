@@ -36,12 +36,14 @@ demo: $(STAMP)
 
 # The real network: EfficientNet-Lite0 (ImageNet) and the published stock-photo watermark shortcut.
 # Converts the network and draws the demo data on first use (.cache/, ~1 min), then audits (~5 min).
-# The watermark classes must fail the gate (exit 1).
+# On Lite0 the watermark moves no decision but the five published classes respond to it: they must
+# warn (exit 0), and the Latin-text control must stay quiet.
 demo-imagenet: $(STAMP) system-deps
 	@$(BIN)/python -m audit.model.pretrained efficientnet-lite0 --out .cache/imagenet >/dev/null
 	@$(BIN)/python -m audit.demo.imagenet --out .cache/demo_imagenet_data >/dev/null
 	@$(BIN)/audit run configs/demo_imagenet.yaml; code=$$?; \
-	  if [ $$code -ne 1 ]; then echo "demo-imagenet: expected the watermark shortcut to fail the gate (exit 1), got $$code"; exit 1; fi
+	  if [ $$code -ne 0 ]; then echo "demo-imagenet: expected warnings and exit 0 (the watermark moves no decision on Lite0), got $$code"; exit 1; fi
+	@$(BIN)/python -m audit.demo.imagenet --check reports/demo_imagenet/audit.json
 	@echo "demo-imagenet report: $(CURDIR)/reports/demo_imagenet/index.html"
 
 # The whole suite, as CI runs it (about 15 minutes on 2 cores), and the docs build.

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: paste tests in decision units (moves, log-odds) replace flip and shift
 LEVEL_ORDER = {"fail": 0, "warn": 1, "pass": 2, "allowed": 3}
 
 # One sentence per number shown to a reviewer; renderers print these beside the values.
@@ -22,27 +22,27 @@ MEANINGS = {
     "vis_p_adjusted": "Chance of a lean at least this large along a random concept direction, Holm-corrected.",
     "separability": "Held-out AUC of the concept direction at the concept layer: 1.0 = the layer tells the "
                     "concept from the negatives perfectly, 0.5 = not at all (then its scores mean little).",
-    "causal_flip": "Share of probe images (not already this class) that the model calls this class once a "
-                   "concept cutout is pasted in, next to the same for a control paste (the same cutout shape "
-                   "filled with a random negative image); their difference (or the shift) decides checks that have cutouts.",
-    "causal_shift": "How much the concept paste raises the class's log-probability over the control paste, beyond "
-                    "what it raises the other classes, in units of the model's own logit spread (per probe capped "
-                    "at +-1, so in [-1, 1]); it sees confident models whose top-1 never flips. Calibrated: no check "
-                    "of a clean validity model reaches 0.35.",
-    "causal_p_adjusted": "Chance of a shift at least this large if the concept's pixels did nothing (one-sided "
-                         "paired t-test over the probes), Holm-corrected over the causal checks.",
-    "inclass_shift": "In-class test (probes in class sub-folders only): the concept pasted into the class's own "
-                     "probe images that the model puts in the class, against the control paste of the same mask, "
-                     "raises the class's log-odds by this "
-                     "many logit spreads (per probe capped at +-1, so in [-1, 1]). It sees reliance the other classes' "
-                     "probes miss: a class that needs the cue although the cue alone does not make an image that class. "
-                     "Where the concept already sits at the pasted place (a frame, a corner mark), the control paste "
-                     "removes it.",
-    "decided_by": "Which statistic decided the check: causal_flip or causal_shift (the causal test, when the "
-                  "concept has cutouts and the config has probes), causal_inclass (the in-class test, with probes in "
-                  "class sub-folders, when it is the more severe), observational (cue d and visualization "
-                  "effect; without a causal test a check warns at most unless gate.observational_can_fail), "
-                  "or allowed.",
+    "moves": "Points of probe images (not already this class) that a concept paste puts in the class, minus the "
+             "points a control paste of the same mask (filled with a random negative image) puts there, with a 95% "
+             "interval: how many decisions the concept itself moves. Measured on the probes and on their hard "
+             "copies (downscaled, occluded, blended, zoomed: less confident, as deployment inputs are). It decides "
+             "the checks that have cutouts and probes: fail at 12 points, warn at 5 by default (gate.causal).",
+    "log_odds": "How much the concept paste raises the class's log-odds (log p / (1 - p), nats) over the control "
+                "paste, and the class's probability rise in points: the model responds to the concept. Without "
+                "moved decisions it may warn (0.5 nats, on its own and beyond the other classes' rise, by default), never fail.",
+    "p_adjusted": "Chance of a result at least this large if the concept's pixels did nothing (one-sided paired "
+                  "t-test over the probes), Holm-corrected over every paste test's checks and probe sets.",
+    "inclass": "In-class test (probes in class sub-folders only): the same pastes into the class's own probe "
+               "images; moves = points of them the concept paste puts in the class minus the control paste's "
+               "(the class's accuracy with the concept against with the control). It sees reliance the other "
+               "classes' probes miss: a class that needs the cue although the cue alone does not make an image "
+               "that class. Where the concept already sits at the pasted place (a frame, a corner mark), the "
+               "control paste removes it.",
+    "decided_by": "Which statistic decided the check: causal_moves or causal_responds (the insertion test on "
+                  "other classes' probes, when the concept has cutouts and the config has probes), inclass_moves or "
+                  "inclass_responds (the in-class test, with probes in class sub-folders), observational (cue d and "
+                  "visualization effect; without a paste test a check warns at most unless "
+                  "gate.observational_can_fail), or allowed; decided_on: the probe set (probes or hard).",
     "target_probability": "Mean softmax probability of the class on its own visualizations "
                           "(how well the optimization converged).",
     "raw_images": "The seed's raw mode (pixels climbed directly, no transforms, no penalty), shown for "
@@ -78,10 +78,29 @@ def clean(value: Any) -> Any:
     return value
 
 
+# Where a paste test measured: (test, probe set) -> the images, in words.
+WHERE = {("causal", "probes"): "probes", ("causal", "hard"): "hard probes",
+         ("inclass", "probes"): "the class's own probes", ("inclass", "hard"): "hard copies of the class's own probes"}
+
+
+def moves_text(test: str, probe_set: str, m: dict, class_name: str) -> str:
+    """A paste test's decision in its units, e.g. "moves 31.0 ± 6.2% of hard probes (456) into
+    'carton' (concept paste 33%, control paste 2%)"."""
+    half = (m["high"] - m["low"]) / 2
+    return (f"moves {m['moves']:.1f} ± {half:.1f}% of {WHERE[test, probe_set]} ({m['counted']}) into {class_name!r} "
+            f"(concept paste {m['into']:.0f}%, control paste {m['into_control']:.0f}%)")
+
+
+def decision_kind(check: dict) -> int:
+    """0: moved decisions (or not), 1: responds (log-odds only), 2: observational or allowed."""
+    by = check.get("decided_by") or "observational"
+    return 0 if by.endswith("_moves") else 1 if by.endswith("_responds") else 2
+
+
 def sort_findings(checks: list[dict]) -> list[dict]:
     flagged = [c for c in checks if c["level"] in ("fail", "warn")]
-    # causal findings before observational ones, then by the statistic that decided them
-    return sorted(flagged, key=lambda c: (LEVEL_ORDER[c["level"]], c.get("decided_by") == "observational",
+    # moved decisions before log-odds responses before observational findings, then by the deciding value
+    return sorted(flagged, key=lambda c: (LEVEL_ORDER[c["level"]], decision_kind(c),
                                           -(c.get("decisive_value") or 0.0), c["class_name"], c["concept"]))
 
 

@@ -84,9 +84,9 @@ def test_dream_flags(tmp_path, flags, words):
 
 
 @pytest.mark.parametrize("content", [
-    {"schema_version": 1}, {"schema_version": 1, "model": {"name": "m", "sha256": "x"}, "verdict": "pass",
+    {"schema_version": 2}, {"schema_version": 2, "model": {"name": "m", "sha256": "x"}, "verdict": "pass",
                             "findings": [], "checks": [1, 2]},
-    {"schema_version": 1, "model": {"name": "m", "sha256": "x"}, "verdict": "pass", "findings": [],
+    {"schema_version": 2, "model": {"name": "m", "sha256": "x"}, "verdict": "pass", "findings": [],
      "checks": [{"class_name": "a", "concept": "b", "level": "pass", "cue_d": "x", "vis_effect": 1}]},
 ])
 def test_a_baseline_with_the_wrong_structure_is_incompatible_not_a_crash(tmp_path, content):

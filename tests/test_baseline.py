@@ -1,12 +1,19 @@
 """Baseline gating compares each check on the statistic that decided it, with tolerances measured
 on honest retrains (benchmarks/retrain): a retrain passes against its sibling, a new shortcut fails.
 
+A check a paste test decided is compared on the points of probes its concept moves into the class
+(`moves`, the largest over the insertion and in-class tests and over the probes and their hard
+copies), also where it only responds by log-odds (which may warn, never fail); tolerance
+`gate.baseline_tolerance.moves`.
+
 The two models in tests/assets/retrain/ are built by `python benchmarks/retrain/run.py --export`:
 `control_retrain.keras` is the demo control's recipe and training images with training seed 1
 (the shipped control is seed 0); `new_shortcut.keras` is the demo shortcut's recipe (an arm holds
 95% of the dumbbells) with training seed 2: it learned the shortcut more weakly than the shipped
-one (causal flip difference 0.09 instead of 0.17), so the gate alone only warns; the baseline
-comparison with the clean control is what fails it (docs/evidence.md, "Baseline tolerances")."""
+one (the old flip difference 0.09 instead of 0.17, when the gate alone only warned); on the hard
+copies of the probes it moves about 19 points of them into dumbbell (the shipped one 32, the clean
+control 1.5), so the gate now fails it alone, and the baseline comparison with the clean control
+names it as a new fail (docs/evidence.md, "Baseline tolerances")."""
 
 import pytest
 import json
@@ -15,56 +22,103 @@ from xml.etree import ElementTree as ET
 
 import yaml
 
-from audit.gate.baseline import DEFAULT_TOLERANCE, compare, deciding_statistic
+from audit.gate.baseline import DEFAULT_TOLERANCE, STATISTICS, compare, deciding_statistic
 from conftest import ROOT, run_cli
 
 RETRAIN = ROOT / "tests" / "assets" / "retrain"
 GATE = {"evidence": "both", "warn": {"cue_min_effect": 0.5, "vis_min_effect": 0.5},
-        "causal": {"warn": {"min_flip": 0.05}}}
+        "causal": {"warn": {"min_moves": 5.0, "min_log_odds": 0.3}}}
+MOVES = STATISTICS["moves"]  # how reports name the paste tests' statistic
 
 
-def _check(level="pass", cue_d=0.0, vis_effect=0.0, causal_effect=None, class_name="star", concept="grid"):
+def _measures(moves=0.0, log_odds=0.0):
+    """One probe set's paste-test measures (causal.Measures.at plus the Holm-adjusted p's)."""
+    return {"counted": 50, "into": max(moves, 0.0) + 2.0, "into_control": 2.0, "moves": moves, "low": moves - 4.0,
+            "high": moves + 4.0, "p": 0.5, "p_adjusted": 0.5, "log_odds": log_odds, "log_odds_beyond": log_odds,
+            "log_odds_p": 0.5, "log_odds_p_adjusted": 0.5, "prob_rise": 1.0}
+
+
+def _sets(probes=None, hard=None):
+    """A paste test's {probe set: measures} from (moves, log_odds) pairs (None: that set not measured)."""
+    return {"probes": probes and _measures(*probes), "hard": hard and _measures(*hard)}
+
+
+def _check(level="pass", cue_d=0.0, vis_effect=0.0, moves=None, class_name="star", concept="grid",
+           decided_by=None, causal=None, inclass=None):
+    """A check; `moves` alone: the insertion test on the probes (no hard copies) decided it by moves."""
+    if moves is not None:
+        causal = _sets(probes=(moves, 0.0))
+    tested = causal is not None or inclass is not None
     return {"class_name": class_name, "concept": concept, "level": level, "cue_d": cue_d, "vis_effect": vis_effect,
-            "causal_effect": causal_effect}
+            "causal": causal, "inclass": inclass,
+            "decided_by": decided_by or ("causal_moves" if tested else "observational"),
+            "decided_on": "probes" if tested else None}
 
 
 def _result(*checks):
     return {"gate": GATE, "checks": list(checks), "findings": [c for c in checks if c["level"] in ("fail", "warn")]}
 
 
-def test_a_causal_check_is_compared_on_its_flip_difference_not_on_cue_d():
+def test_a_causal_check_is_compared_on_the_points_it_moves_not_on_cue_d():
     # the issue's case: cue d -0.08 -> 3.68 on a check the causal test decided, passing both times
-    before = _result(_check(cue_d=-0.08, vis_effect=0.2, causal_effect=0.01))
-    after = _result(_check(cue_d=3.68, vis_effect=2.5, causal_effect=0.03))
+    before = _result(_check(cue_d=-0.08, vis_effect=0.2, moves=1.0))
+    after = _result(_check(cue_d=3.68, vis_effect=2.5, moves=3.0))
+    assert deciding_statistic(after["checks"][0], "both") == "moves"
     diff = compare(after, before)
     assert diff["regressions"] == [] and diff["new_findings"] == []
-    tolerance = DEFAULT_TOLERANCE["causal"]
-    risen = _result(_check(level="pass", cue_d=-0.08, causal_effect=0.01 + tolerance + 0.02))
+    tolerance = DEFAULT_TOLERANCE["moves"]
+    risen = _result(_check(level="pass", cue_d=-0.08, moves=1.0 + tolerance + 2.0))
     (regression,) = compare(risen, before)["regressions"]
-    assert regression["statistic"] == "causal_effect" and regression["baseline"] == 0.01
-    assert (f"causal flip difference 0.01 -> {0.03 + tolerance:.2f} (allowed rise {tolerance:.2f})"
+    assert regression["statistic"] == "moves" and regression["baseline"] == 1.0
+    assert (f"{MOVES} 1.00 -> {3.0 + tolerance:.2f} (allowed rise {tolerance:.2f})"
             in regression["message"])
     assert "'grid' in class 'star'" in regression["message"]
+    # a rise beyond tolerance that stays below the warn effect (gate.causal.warn.min_moves) is noise
+    small = {**GATE, "causal": {"warn": {"min_moves": 20.0, "min_log_odds": 0.3}}}
+    assert compare({**risen, "gate": small}, before)["regressions"] == []
 
 
-def test_a_check_the_in_class_test_decided_is_compared_on_its_in_class_shift():
-    def decided(shift, level="pass"):
-        return {**_check(level=level, cue_d=0.1, causal_effect=0.0), "causal_shift": 0.05,
-                "decided_by": "causal_inclass", "inclass_shift": shift}
+def test_a_rise_on_the_hard_probes_or_the_in_class_test_is_compared_too():
+    # `moves` is the largest over both paste tests and both probe sets, whichever decided the check
+    before = _result(_check(causal=_sets(probes=(1.0, 0.0), hard=(2.0, 0.0)), inclass=_sets(probes=(0.0, 0.0))))
 
-    def result(shift):
-        gate = {**GATE, "causal": {"warn": {"min_flip": 0.05, "min_shift": 0.35}}}
-        return {**_result(decided(shift)), "gate": gate}
+    def after(causal, inclass, decided_by):
+        check = _check(causal=causal, inclass=inclass, decided_by=decided_by)
+        return _result({**check, "decided_on": "hard"})
 
-    assert deciding_statistic(decided(0.1), "both") == "inclass_shift"
-    # the shifts have their own tolerance, measured on honest retrains (0.45, vs 0.06 for flips)
-    tolerance = DEFAULT_TOLERANCE["shift"]
-    assert tolerance > DEFAULT_TOLERANCE["causal"]
-    assert compare(result(0.40), result(0.40 - tolerance + 0.02))["regressions"] == []  # within retrain noise
-    (r,) = compare(result(0.40), result(-0.10))["regressions"]  # risen past tolerance to the warn line
-    assert r["statistic"] == "inclass_shift" and "in-class shift -0.10 -> 0.40 (allowed rise 0.45)" in r["message"]
-    # a baseline recorded before the shift tolerance existed gets the default
-    assert compare(result(0.40), result(-0.10), {"causal": 0.06, "abs": 3.5, "rel": 0.5})["regressions"]
+    hard = after(_sets(probes=(1.0, 0.0), hard=(12.0, 0.0)), _sets(probes=(0.0, 0.0)), "causal_moves")
+    (r,) = compare(hard, before)["regressions"]
+    assert r["statistic"] == "moves" and (r["baseline"], r["candidate"]) == (2.0, 12.0)
+    assert f"{MOVES} 2.00 -> 12.00 (allowed rise 6.00)" in r["message"]
+    # the in-class test decided it: its moves count, on either probe set
+    inclass = after(_sets(probes=(1.0, 0.0), hard=(2.0, 0.0)), _sets(probes=(3.0, 0.0), hard=(11.0, 0.0)),
+                    "inclass_moves")
+    assert deciding_statistic(inclass["checks"][0], "both") == "moves"
+    (r,) = compare(inclass, before)["regressions"]
+    assert (r["baseline"], r["candidate"]) == (2.0, 11.0)
+    # within retrain noise on every test and probe set: no regression
+    quiet = after(_sets(probes=(6.0, 0.0), hard=(7.0, 0.0)), _sets(probes=(5.0, 0.0), hard=None), "inclass_moves")
+    assert compare(quiet, before)["regressions"] == []
+
+
+def test_a_log_odds_response_never_fails_the_gate_through_the_baseline():
+    """A log-odds rise may warn, never fail: a check that only responds is compared on the points of
+    probes it moves, so a response that grows (retrains of the toy move log-odds by a nat or more)
+    is no regression and no failing new finding while no decision moves."""
+    def responds(log_odds, level="warn", moves=1.0):
+        return _check(level=level, cue_d=0.1, causal=_sets(probes=(moves, 0.1), hard=(2.0, log_odds)),
+                      decided_by="causal_responds")
+
+    def result(log_odds, **kw):
+        return {**_result(responds(log_odds, **kw)), "gate": GATE}
+
+    assert deciding_statistic(responds(0.4), "both") == "moves"
+    assert compare(result(3.0), result(0.2))["regressions"] == []  # +2.8 nats, no decision moved
+    (new,) = compare(result(3.0), _result(responds(0.2, level="pass")))["new_findings"]
+    assert new["statistic"] == "moves" and not new["fails_gate"] and "within retrain tolerance" in new["message"]
+    # once it moves decisions beyond the tolerance, it is a regression like any other
+    (r,) = compare(result(3.0, moves=12.0), result(0.2))["regressions"]
+    assert r["statistic"] == "moves"
 
 
 def test_an_observational_check_is_compared_on_the_evidence_the_gate_combined():
@@ -79,11 +133,39 @@ def test_an_observational_check_is_compared_on_the_evidence_the_gate_combined():
 
 
 def test_a_new_warning_within_retrain_tolerance_is_reported_but_does_not_fail():
-    before = _result(_check(causal_effect=0.03))
-    (new,) = compare(_result(_check(level="warn", causal_effect=0.06)), before)["new_findings"]
+    before = _result(_check(moves=3.0))
+    (new,) = compare(_result(_check(level="warn", moves=6.0)), before)["new_findings"]
     assert not new["fails_gate"] and "within retrain tolerance" in new["message"]
-    (new,) = compare(_result(_check(level="fail", causal_effect=0.16)), before)["new_findings"]
+    (new,) = compare(_result(_check(level="warn", moves=3.0 + DEFAULT_TOLERANCE["moves"] + 1.0)), before)["new_findings"]
+    assert new["fails_gate"] and "within retrain tolerance" not in new["message"]
+    (new,) = compare(_result(_check(level="fail", moves=16.0)), before)["new_findings"]
     assert new["fails_gate"]  # a new fail-level finding always fails
+    (new,) = compare(_result(_check(level="fail", moves=4.0)), before)["new_findings"]
+    assert new["fails_gate"]  # even within tolerance
+
+
+def test_a_baseline_from_before_the_paste_tests_had_decision_units_is_incompatible_not_compared(tmp_path):
+    from audit.gate.baseline import load_baseline
+    from audit.result import SCHEMA_VERSION
+
+    def written(version, check):
+        path = tmp_path / f"audit-{version}.json"
+        path.write_text(json.dumps({**_result(check), "schema_version": version, "verdict": "pass",
+                                    "model": {"name": "m.keras", "sha256": "a" * 64}}))
+        return path
+
+    assert SCHEMA_VERSION == 2
+    state, data, reason = load_baseline(written(2, _check(causal=_sets(probes=(1.0, 0.1), hard=(2.0, 0.2)))))
+    assert state == "compared" and data["checks"][0]["causal"]["hard"]["moves"] == 2.0
+    # an audit.json of schema 1 (flip and shift): another schema, said so, never read as moves
+    old = {**_check(), "causal_effect": 0.2, "causal_shift": 0.5, "inclass_shift": None}
+    state, data, reason = load_baseline(written(1, old))
+    assert (state, data) == ("incompatible", None) and "schema_version 1, this tool writes 2" in reason
+    # measures that are not numbers, where compare() reads them
+    for bad in ({"probes": {**_measures(), "moves": "20"}, "hard": None}, {"probes": [1.0]},
+                {"probes": {**_measures(), "log_odds": None}, "hard": {**_measures(), "log_odds": True}}, [20.0]):
+        state, _, reason = load_baseline(written(2, _check(inclass=bad)))
+        assert state == "incompatible" and "a check has a non-numeric score" in reason, bad
 
 
 def _config(tmp_path, model, name):
@@ -108,7 +190,8 @@ def test_an_honest_retrain_passes_against_its_siblings_baseline(control_run, tmp
     base = json.loads((tmp_path / "retrain" / "audit.json").read_text())["baseline"]
     assert base["state"] == "compared" and not base["fails_gate"] and base["checks_compared"] == 18
     assert base["regressions"] == [] and not any(f["fails_gate"] for f in base["new_findings"])
-    assert f"baseline: {baseline} (model demo_control.keras, verdict pass): " in proc.stdout
+    verdict = json.loads(baseline.read_text())["verdict"]
+    assert f"baseline: {baseline} (model demo_control.keras, verdict {verdict}): " in proc.stdout
 
 
 @pytest.mark.slow
@@ -119,23 +202,27 @@ def test_a_planted_new_shortcut_fails_and_every_output_names_check_statistic_and
                    env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     out = tmp_path / "planted"
-    base = json.loads((out / "audit.json").read_text())["baseline"]
-    assert base["fails_gate"] and json.loads((out / "audit.json").read_text())["summary"]["fail"] == 0  # only warns alone
+    record = json.loads((out / "audit.json").read_text())
+    base = record["baseline"]
+    # the weaker shortcut moves enough of the hard probes to fail alone (the old flip statistic only warned)
+    assert base["fails_gate"] and [(c["class_name"], c["concept"]) for c in record["findings"]
+                                   if c["level"] == "fail"] == [("dumbbell", "arm")]
     failing = [c for c in [*base["new_findings"], *base["regressions"]] if c.get("fails_gate", True)]
-    assert [(c["class_name"], c["concept"]) for c in failing] == [("dumbbell", "arm")]
-    (change,) = failing
-    assert change["statistic"] == "causal_effect" and change["candidate"] - change["baseline"] > change["allowed_rise"]
-    text = (f"'arm' in class 'dumbbell': causal flip difference {change['baseline']:.2f} -> "
-            f"{change['candidate']:.2f}")
+    (change,) = [c for c in failing if (c["class_name"], c["concept"]) == ("dumbbell", "arm")]
+    assert change["statistic"] == "moves" and change["candidate"] - change["baseline"] > change["allowed_rise"]
+    assert change["level"] == "fail" and change["candidate"] >= record["gate"]["causal"]["fail"]["min_moves"]
+    text = f"'arm' in class 'dumbbell': {MOVES} {change['baseline']:.2f} -> {change['candidate']:.2f}"
     assert text in proc.stdout                                              # console
     junit = ET.parse(out / "junit.xml").getroot()
     (case,) = [c for c in junit.iter("testcase") if c.get("classname") == "audit.baseline"]
     assert text in case.find("failure").get("message")                     # JUnit message
     titles = [line.split("::")[1] for line in proc.stdout.splitlines() if line.startswith("::error")]
-    assert any("'arm' in 'dumbbell' causal flip difference" in t and f"{change['candidate']:.2f}" in t
+    assert any(f"'arm' in 'dumbbell' {MOVES}" in t and f"{change['candidate']:.2f}" in t
                for t in titles), titles                                       # annotation title
     assert text in (out / "summary.md").read_text() and text in summary.read_text()   # Markdown
     assert text.replace("'", "&#39;").replace(">", "&gt;") in (out / "index.html").read_text()   # HTML
+    # and nothing else fails by the baseline: the clean control and the planted model differ by the shortcut only
+    assert [(c["class_name"], c["concept"]) for c in failing] == [("dumbbell", "arm")], [c["message"] for c in failing]
 
 
 @pytest.mark.slow
@@ -145,7 +232,7 @@ def test_quiet_prints_only_the_verdict_and_the_report_path(control_run, tmp_path
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("FAIL: ") and lines[1].startswith("report: "), lines
-    assert "causal flip difference" in lines[0]  # the verdict still names what failed
+    assert f"'arm' in class 'dumbbell': {MOVES}" in lines[0]  # the verdict still names what failed
 
 
 def test_a_baseline_finding_left_unchecked_is_not_resolved_and_fails_the_gate():

@@ -6,11 +6,24 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from audit.gate.baseline import STATISTICS
 from audit.report.ci import append_step_summary, github_annotations
 from conftest import ROOT, run_cli
 
 jsonschema = pytest.importorskip("jsonschema")
 SCHEMA = json.loads((ROOT / "audit" / "schema" / "audit.schema.json").read_text())
+
+
+def _check(out, class_name, concept):
+    (check,) = [c for c in json.loads((out / "audit.json").read_text())["checks"]
+                if (c["class_name"], c["concept"]) == (class_name, concept)]
+    return check
+
+
+def _moves(check):
+    """The points of probes a check's concept moves into its class: the largest over its paste tests
+    (insertion, in-class) and probe sets (probes, hard copies)."""
+    return max(m["moves"] for test in ("causal", "inclass") for m in (check[test] or {}).values() if m)
 
 
 @pytest.mark.slow
@@ -37,9 +50,12 @@ def test_candidate_with_a_new_finding_fails_against_a_clean_baseline(control_run
     result = json.loads((out / "audit.json").read_text())
     base = result["baseline"]
     assert base["state"] == "compared" and base["fails_gate"]
-    (new,) = base["new_findings"]
+    # the planted shortcut is the one new fail (the shortcut model's own warnings may be new too)
+    (new,) = [f for f in base["new_findings"] if f["level"] == "fail"]
     assert (new["class_name"], new["concept"], new["level"], new["fails_gate"]) == ("dumbbell", "arm", "fail", True)
-    assert new["statistic"] == "causal_effect"  # the causal test decided the check, so it is compared on it
+    # the causal test decided the check, so it is compared on the points of probes the concept moves
+    assert new["statistic"] == "moves" and new["candidate"] == _moves(_check(out, "dumbbell", "arm"))
+    assert new["baseline"] == _moves(_check(control_run[1], "dumbbell", "arm"))
     case = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.get("classname") == "audit.baseline"]
     assert len(case) == 1 and case[0].find("failure") is not None
     jsonschema.validate(result, SCHEMA)
@@ -76,7 +92,10 @@ def test_a_missing_or_incompatible_baseline_is_never_a_silent_pass(tmp_path, con
 def test_audit_diff_renders_markdown_and_html(shortcut_run, control_run, tmp_path):
     proc = run_cli("diff", control_run[1] / "audit.json", shortcut_run[1] / "audit.json")
     assert proc.returncode == 0
-    assert "new fail 'arm' in class 'dumbbell': causal flip difference 0.00 -> 0.17" in proc.stdout
+    before, after = (_moves(_check(run[1], "dumbbell", "arm")) for run in (control_run, shortcut_run))
+    causal = json.loads((shortcut_run[1] / "audit.json").read_text())["gate"]["causal"]
+    assert after >= causal["fail"]["min_moves"] and before < causal["warn"]["min_moves"]  # shortcut fails, control not
+    assert f"new fail 'arm' in class 'dumbbell': {STATISTICS['moves']} {before:.2f} -> {after:.2f}" in proc.stdout
     proc = run_cli("diff", control_run[1] / "audit.json", shortcut_run[1] / "audit.json", "--out", tmp_path)
     assert proc.returncode == 0
     assert "dumbbell" in (tmp_path / "diff.html").read_text() and (tmp_path / "diff.md").exists()
@@ -92,8 +111,12 @@ def test_github_actions_annotations_and_step_summary(shortcut_run, tmp_path):
     proc = run_cli("run", ROOT / "configs" / "demo.yaml", "--out", out, "--quiet",
                    env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     assert proc.returncode == 1
-    errors = [line for line in proc.stdout.splitlines() if line.startswith("::")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("::")]
+    errors = [line for line in lines if line.startswith("::error")]
     assert errors == ["::error title=audit%3A 'arm' in class 'dumbbell'::" + errors[0].split("::", 2)[2]]
+    assert lines[0] == errors[0]  # the fail first, then a warning per warn-level finding
+    findings = json.loads((out / "audit.json").read_text())["findings"]
+    assert [line.split(" ", 1)[0] for line in lines[1:]] == ["::warning"] * (len(findings) - 1)
     text = summary.read_text()
     assert text.startswith("earlier step\n") and "| fail | dumbbell | arm |" in text
 
@@ -147,7 +170,9 @@ def test_history_is_opt_in_and_the_run_says_where_it_went(tmp_path):
                    "--history", tmp_path / "runs")
     assert proc.returncode == 0, proc.stderr
     runs = json.loads((tmp_path / "runs" / "history.json").read_text())["runs"]
-    assert runs[0]["verdict"] == "pass" and runs[0]["report"] == "../reports/r/index.html"
+    verdict = json.loads((out / "audit.json").read_text())["verdict"]
+    assert len(runs) == 1 and verdict in ("pass", "warn")  # exit 0
+    assert runs[0]["verdict"] == verdict and runs[0]["report"] == "../reports/r/index.html"
     assert f"(history: {tmp_path / 'runs' / 'index.html'})" in proc.stdout
 
 

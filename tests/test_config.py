@@ -44,7 +44,31 @@ def _mutated(tmp_path, demo_model_path, mutate) -> Path:
     (lambda d: d["visualize"].update(stop_probability=1.5), "visualize.stop_probability", "(0, 1)"),
     (lambda d: d["concepts"]["bank"]["arm"].update(cutouts=str(ROOT / "audit/demo/assets/concepts/arm_cutouts")),
      "concepts.probes", "in-distribution images"),
-    (lambda d: d["gate"].update(causal={"fail": {"min_flip": 2}}), "gate.causal.fail.min_flip", "[0, 1]"),
+    (lambda d: d["gate"].update(causal={"fail": {"min_moves": 150}}), "gate.causal.fail.min_moves",
+     "percentage points of probes in [0, 100]"),
+    (lambda d: d["gate"].update(causal={"warn": {"min_moves": -1}}), "gate.causal.warn.min_moves", "[0, 100]"),
+    (lambda d: d["gate"].update(causal={"warn": {"min_log_odds": 0}}), "gate.causal.warn.min_log_odds",
+     "or `null`"),
+    # the flip and shift statistics are gone: their keys are refused, naming the keys that replace them
+    (lambda d: d["gate"].update(causal={"fail": {"min_flip": 0.15}}), "gate.causal.fail.min_flip",
+     "unknown key; allowed keys: max_p, min_moves"),
+    (lambda d: d["gate"].update(causal={"warn": {"min_shift": 0.35}}), "gate.causal.warn.min_shift",
+     "allowed keys: max_p, min_log_odds, min_moves"),
+    # a log-odds rise alone may warn, never fail
+    (lambda d: d["gate"].update(causal={"fail": {"min_log_odds": 1.0}}), "gate.causal.fail.min_log_odds",
+     "unknown key"),
+    (lambda d: d["gate"].update(baseline_tolerance={"moves": 101}), "gate.baseline_tolerance.moves", "[0, 100]"),
+    # a log-odds response never fails through the baseline either: it has no tolerance
+    (lambda d: d["gate"].update(baseline_tolerance={"log_odds": 0.5}), "gate.baseline_tolerance.log_odds",
+     "unknown key"),
+    (lambda d: d["gate"].update(baseline_tolerance={"shift": 0.45}), "gate.baseline_tolerance.shift",
+     "allowed keys: abs, moves, rel"),
+    (lambda d: d["gate"].update(baseline_tolerance={"causal": 0.06}), "gate.baseline_tolerance.causal",
+     "unknown key"),
+    # discover.warn / discover.fail read like gate.causal's levels
+    (lambda d: d.update(discover={"fail": {"min_log_odds": 1.0}}), "discover.fail.min_log_odds", "unknown key"),
+    (lambda d: d.update(discover={"warn": {"min_flip": 0.05}}), "discover.warn.min_flip", "unknown key"),
+    (lambda d: d.update(discover={"warn": {"min_moves": 200}}), "discover.warn.min_moves", "[0, 100]"),
     (lambda d: d["visualize"].update(parameterization="fft"), "visualize.parameterization", "fourier, pixels"),
     (lambda d: d["visualize"].update(transforms="lucid"), "visualize.transforms", "standard, none"),
     (lambda d: d["visualize"].update(transforms={"jitter": 4, "rotat": 5}), "visualize.transforms.rotat",
@@ -77,6 +101,29 @@ def test_visualize_defaults_and_the_older_keys_stay_valid(tmp_path, demo_model_p
         parameterization="pixels", transforms={"jitter": 3, "scale": [0.9, 1.1], "rotate": 5})))
     assert raw.visualize.parameterization == "pixels"
     assert raw.visualize.transforms == TransformSettings(3, (0.9, 1.1), 5.0)
+
+
+def test_the_causal_thresholds_are_in_points_and_nats_with_their_defaults(tmp_path, demo_model_path):
+    from audit.config.gate import CAUSAL_FAIL, CAUSAL_WARN, DEFAULT_TOLERANCE, CausalLevel
+
+    # the defaults in their units: points of probes moved, and (warn only) a log-odds rise in nats
+    assert CAUSAL_FAIL.min_log_odds is None and CAUSAL_WARN.min_log_odds is not None  # a log-odds rise never fails
+    assert 1 < CAUSAL_WARN.min_moves < CAUSAL_FAIL.min_moves <= 100 and CAUSAL_FAIL.max_p <= CAUSAL_WARN.max_p
+    assert 1 < DEFAULT_TOLERANCE["moves"] <= 100 and set(DEFAULT_TOLERANCE) == {"moves", "abs", "rel"}
+    gate = load_config(_mutated(tmp_path, demo_model_path, lambda d: None)).gate
+    assert (gate.causal_fail, gate.causal_warn) == (CAUSAL_FAIL, CAUSAL_WARN)
+    assert gate.baseline_tolerance == DEFAULT_TOLERANCE
+    gate = load_config(_mutated(tmp_path, demo_model_path, lambda d: d.setdefault("gate", {}).update(
+        causal={"fail": {"min_moves": 20}, "warn": {"max_p": 0.1, "min_log_odds": None}},
+        baseline_tolerance={"moves": 8}))).gate
+    assert gate.causal_fail == CausalLevel(CAUSAL_FAIL.max_p, 20.0, None)  # the rest keep their defaults
+    assert gate.causal_warn == CausalLevel(0.1, CAUSAL_WARN.min_moves, None)  # null: the log-odds warning is off
+    assert gate.baseline_tolerance == {**DEFAULT_TOLERANCE, "moves": 8.0}
+    discover = load_config(_mutated(tmp_path, demo_model_path, lambda d: d.update(
+        discover={"probes": str(ROOT / "audit/demo/assets/concepts/_probes"), "warn": {"min_moves": 10},
+                  "fail": {"max_p": 0.001}}))).discover
+    assert discover.warn == CausalLevel(CAUSAL_WARN.max_p, 10.0, CAUSAL_WARN.min_log_odds)
+    assert discover.fail == CausalLevel(0.001, CAUSAL_FAIL.min_moves, None)
 
 
 def test_paths_are_relative_to_the_config_file(tmp_path):

@@ -66,7 +66,7 @@ def test_empty_bank_run_surfaces_the_arm_in_dumbbell_with_a_significant_insertio
     found = result["discovered"]
     assert {e["class_name"] for e in found} == set(CLASSES)
     assert all(e["level"] == "review" for e in found)  # warn is opt-in (discover.warn)
-    order = [(0 if e["level"] == "warn" else 1, -e["causal_shift"]) for e in found]
+    order = [(0 if e["level"] == "warn" else 1, -max(m["moves"] for m in e["causal"].values() if m)) for e in found]
     assert order == sorted(order)  # worst first
     masks = _arm_masks(validation)
     best = 0.0
@@ -191,12 +191,15 @@ def test_levels_stay_review_unless_warn_or_fail_is_configured_and_only_fail_chan
     from audit.config.gate import CAUSAL_FAIL as FAIL, CAUSAL_WARN as WARN
     from audit.gate.verdict import decide
 
-    def pattern(shift, p, kept):
+    def pattern(moves, p, kept):
         d = Discovery(0, 1, 0.5, *([np.zeros(0)] * 3), np.zeros((0, 2, 2, 4)), kept, np.zeros(1), np.zeros(1))
-        d.causal = {"effect": 0.0, "shift": shift, "p_adjusted": p}
+        hard = {"moves": moves, "p_adjusted": p, "log_odds": 0.0, "log_odds_beyond": 0.0, "prob_rise": 0.0,
+                "log_odds_p_adjusted": 1.0}
+        d.causal = {"probes": None, "hard": hard, "pastes": 40}
         return d
 
-    strong, weak, needed = pattern(0.9, 1e-6, 0.9), pattern(0.4, 0.01, 0.9), pattern(0.9, 1e-6, 0.1)
+    # points of other classes' hard probes the region alone moves into the class
+    strong, weak, needed = pattern(40.0, 1e-6, 0.9), pattern(8.0, 0.01, 0.9), pattern(40.0, 1e-6, 0.1)
     assign_levels([strong, weak, needed], DiscoverConfig())
     assert [d.level for d in (strong, weak, needed)] == ["review"] * 3
     assign_levels([strong, weak, needed], DiscoverConfig(warn=WARN))

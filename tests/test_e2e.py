@@ -33,7 +33,7 @@ def test_control_model_passes(control_run):
 def test_every_output_exists_and_parses(shortcut_run):
     _, out = shortcut_run
     result = json.loads((out / "audit.json").read_text())
-    assert result["schema_version"] == 1
+    assert result["schema_version"] == 2
     n = len(result["checks"])
     assert n == 6 * 3
     suite = ET.parse(out / "junit.xml").getroot()

@@ -79,55 +79,84 @@ def test_without_a_causal_test_a_check_warns_at_most_by_default():
     assert checks[0].decisive_value == 3.0  # min(cue d, vis effect) under `evidence: both`
 
 
-def _causal(flip, shift, p):
-    flip, shift, p = (np.array(v, float) for v in (flip, shift, p))
-    zero = np.zeros_like(flip)
-    return CausalScores(flip=flip, flip_control=zero, effect=flip, logp_rise=shift * 1.3, shift=shift, p=p,
-                        pairs=200, logit_spread=1.3)
+def _measures(moves, p, log_odds=None, lo_p=None, counted=80):
+    """A probe set's Measures from [class, concept] arrays of moves (points) and p."""
+    from audit.evidence.causal import Measures
+
+    moves, p = np.array(moves, float), np.array(p, float)
+    log_odds = np.zeros_like(moves) if log_odds is None else np.array(log_odds, float)
+    lo_p = np.ones_like(moves) if lo_p is None else np.array(lo_p, float)
+    return Measures(counted=np.full_like(moves, counted), into=np.maximum(moves, 0) + 2, into_control=np.full_like(moves, 2),
+                    moves=moves, low=moves - 4, high=moves + 4, p=p, log_odds=log_odds, log_odds_beyond=log_odds,
+                    log_odds_p=lo_p, prob_rise=log_odds / 10)
 
 
-def test_a_confident_model_that_never_flips_is_caught_by_the_shift():
-    # a real network: no top-1 changes, but the class log-probability rises consistently (p tiny)
+def _causal(probes, hard):
+    return CausalScores(sets={"probes": probes, "hard": hard}, pairs=160)
+
+
+NOTHING = [[0.0, 0.0], [0.0, 0.0]]
+NULL_P = [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_moved_decisions_fail_or_warn_on_the_probes_or_their_hard_copies():
     s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
-    causal = _causal(flip=[[0.0, 0.0], [0.0, 0.0]], shift=[[0.45, 0.02], [0.6, 0.3]],
-                     p=[[1e-9, 0.3], [1e-10, 1e-9]])
+    # x x arm moves 31 points of the hard probes only; y x arm 8 points of the probes; y x sky 1 point
+    causal = _causal(_measures([[1.0, 0.0], [8.0, 1.0]], [[0.2, 1], [1e-6, 1e-9]]),
+                     _measures([[31.0, 0.0], [2.0, 0.5]], [[1e-12, 1], [0.2, 0.3]]))
     checks, verdict = _gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN), causal)
     by = {(c.class_name, c.concept): c for c in checks}
-    assert by[("x", "arm")].level == "warn" and by[("x", "arm")].decided_by == "causal_shift"
-    assert by[("y", "arm")].level == "fail" and by[("y", "arm")].decisive_value == 0.6
-    assert by[("x", "sky")].level == "pass"  # a control concept: shift ~0
-    assert by[("y", "sky")].level == "pass"  # significant but small: below 0.35 logit spreads
-    assert "nats over the control paste" in by[("x", "arm")].reason and verdict == "fail"
+    x_arm, y_arm, y_sky = by[("x", "arm")], by[("y", "arm")], by[("y", "sky")]
+    assert (x_arm.level, x_arm.decided_by, x_arm.decided_on, x_arm.decisive_value) == \
+        ("fail", "causal_moves", "hard", 31.0)
+    assert "moves 31.0 ± 4.0% of hard probes (80) into 'x'" in x_arm.reason and "probes +1.0 points" in x_arm.reason
+    assert (y_arm.level, y_arm.decided_on) == ("warn", "probes")
+    assert y_sky.level == "pass" and y_sky.decided_by == "causal_moves"  # significant, but 1 point moves nothing
+    assert x_arm.causal["hard"]["moves"] == 31.0 and x_arm.causal["hard"]["p_adjusted"] <= 1e-11
+    assert verdict == "fail"
 
 
-def test_flips_still_decide_and_only_flips_when_the_shift_is_turned_off():
+def test_a_model_that_responds_without_moving_decisions_warns_and_never_fails():
+    # a confident real network: no prediction changes, but the class's log-odds rise consistently
+    s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
+    causal = _causal(_measures(NOTHING, NULL_P, log_odds=[[0.6, 0.05], [3.0, 0.4]],
+                               lo_p=[[1e-12, 1e-3], [1e-12, 1e-9]]),
+                     _measures(NOTHING, NULL_P))
+    checks, verdict = _gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN), causal)
+    by = {(c.class_name, c.concept): c for c in checks}
+    assert by[("x", "arm")].level == "warn" and by[("x", "arm")].decided_by == "causal_responds"
+    assert by[("x", "arm")].decisive_value == 0.6 and "responds without moving decisions" in by[("x", "arm")].reason
+    assert by[("y", "arm")].level == "warn"  # 3 nats, yet no decision moved: it may not fail
+    assert by[("x", "sky")].level == "pass" and by[("y", "sky")].level == "pass"  # below 0.5 nats
+    assert verdict == "warn"
+
+
+def test_the_log_odds_warning_can_be_turned_off():
     from audit.config import CausalLevel
 
     s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
-    causal = _causal(flip=[[0.2, 0.0], [0.0, 0.0]], shift=[[0.1, 0.0], [0.6, 0.0]], p=[[1e-9, 1], [1e-9, 1]])
-    checks, _ = _gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN), causal)
-    assert (checks[0].level, checks[0].decided_by, checks[0].decisive_value) == ("fail", "causal_flip", 0.2)
-    flips_only = GateConfig("both", FAIL, WARN, causal_fail=CausalLevel(0.01, 0.15, None),
-                            causal_warn=CausalLevel(0.05, 0.05, None))
-    checks, _ = _gate_checks(s, {"arm": (), "sky": ()}, flips_only, causal)
-    assert checks[0].level == "fail" and checks[2].level == "pass"  # y x arm: shift only, no longer counted
+    causal = _causal(_measures(NOTHING, NULL_P, log_odds=[[0.6, 0], [0, 0]], lo_p=[[1e-12, 1], [1, 1]]),
+                     _measures(NOTHING, NULL_P))
+    moves_only = GateConfig("both", FAIL, WARN, causal_warn=CausalLevel(0.05, 5.0, None))
+    checks, verdict = _gate_checks(s, {"arm": (), "sky": ()}, moves_only, causal)
+    assert checks[0].level == "pass" and verdict == "pass"
 
 
 def test_the_in_class_test_decides_when_it_is_the_more_severe_and_shares_holm_with_insertion():
     from audit.evidence.inclass import InClassScores
 
     s = _scores(cue_d=[[0.0, 0.0], [0.0, 0.0]], cue_p=[[0.5] * 2] * 2, vis_effect=[[0, 0], [0, 0]])
-    # x x arm: other classes' probes barely move (shift 0.1), the class's own images need the arm (0.7)
-    causal = _causal(flip=[[0.0, 0.0], [0.0, 0.0]], shift=[[0.1, 0.0], [0.6, 0.0]], p=[[1e-9, 1], [1e-9, 1]])
-    inclass = InClassScores(probes=np.full((2, 2), 15), rise=np.array([[3.0, 0.0], [0.2, 0.0]]),
-                            shift=np.array([[0.7, 0.0], [0.05, 0.4]]), p=np.array([[1e-9, 1.0], [0.2, 0.004]]))
+    # x x arm: other classes' probes barely move (1 point), the class's own images need the arm (40 points)
+    causal = _causal(_measures([[1.0, 0.0], [20.0, 0.0]], [[1e-9, 1], [1e-9, 1]]), _measures(NOTHING, NULL_P))
+    inclass = InClassScores(sets={"probes": _measures([[40.0, 0.0], [0.5, 6.0]], [[1e-9, 1.0], [0.2, 0.004]], counted=15),
+                                  "hard": _measures(NOTHING, NULL_P, counted=15)}, own=np.arange(30))
     checks, verdict = _gate_checks(s, {"arm": (), "sky": ()}, GateConfig("both", FAIL, WARN), causal, inclass)
     by = {(c.class_name, c.concept): c for c in checks}
     x_arm = by[("x", "arm")]
-    assert (x_arm.level, x_arm.decided_by, x_arm.decisive_value) == ("fail", "causal_inclass", 0.7)
-    assert "15 of the class's own probe images" in x_arm.reason and "other classes' probes" in x_arm.reason
+    assert (x_arm.level, x_arm.decided_by, x_arm.decisive_value) == ("fail", "inclass_moves", 40.0)
+    assert "of the class's own probes (15) into 'x'" in x_arm.reason and "probes +1.0 points" in x_arm.reason
     # y x arm: insertion decides (fail); the in-class numbers are still recorded
-    assert by[("y", "arm")].decided_by == "causal_shift" and by[("y", "arm")].inclass_shift == 0.05
-    # y x sky: one family of 8 causal tests for Holm, so its p 0.004 is adjusted to 0.004 x 5 = 0.02
-    assert by[("y", "sky")].inclass_p_adjusted == pytest.approx(0.02)
-    assert by[("y", "sky")].level == "warn" and verdict == "fail"
+    assert by[("y", "arm")].decided_by == "causal_moves" and by[("y", "arm")].inclass["probes"]["moves"] == 0.5
+    # one family of 16 paste tests (2 tests x 2 probe sets x 4 checks) for Holm: p 0.004 ranks 4th of 16
+    assert by[("y", "sky")].inclass["probes"]["p_adjusted"] == pytest.approx(0.004 * 13)
+    assert by[("y", "sky")].level == "pass" and verdict == "fail"  # 6 points, but adjusted p 0.052 > 0.05

@@ -83,8 +83,13 @@ VALUE_CASES = [
     ("huge-jitter", _set("visualize", "jitter", 10**6), "visualize.jitter"),
     ("total-variation-1e300", _set("visualize", "total_variation", 1e300), "visualize.total_variation"),
     ("infinite-min-effect", _set("gate.fail", "cue_min_effect", float("inf")), "gate.fail.cue_min_effect"),
-    ("nan-min-flip", _set("gate.causal.fail", "min_flip", float("nan")), "gate.causal.fail.min_flip"),
+    ("nan-min-moves", _set("gate.causal.fail", "min_moves", float("nan")),
+     "gate.causal.fail.min_moves: must be a finite"),
+    ("infinite-min-log-odds", _set("gate.causal.warn", "min_log_odds", float("inf")),
+     "gate.causal.warn.min_log_odds: must be a finite"),
     ("infinite-tolerance", _set("gate.baseline_tolerance", "abs", float("inf")), "gate.baseline_tolerance.abs"),
+    ("nan-moves-tolerance", _set("gate.baseline_tolerance", "moves", float("nan")),
+     "gate.baseline_tolerance.moves: must be a finite"),
     ("gallery-billion-steps", lambda c: c.update(layer_gallery={"steps": 10**9}), "layer_gallery.steps"),
     ("gallery-octaves", lambda c: c.update(layer_gallery={"octaves": 10**6}), "layer_gallery.octaves"),
     ("stop-probability-one", _set("visualize", "stop_probability", 1.0), "visualize.stop_probability"),
@@ -195,15 +200,16 @@ def _full_config(tmp):
     cfg["concepts"].update(layer="auto", max_examples=50, probes=str(CONCEPTS / "_probes"), auto_cutouts=True,
                            control="mask")
     cfg["concepts"]["bank"]["arm"].update(cutouts=str(CONCEPTS / "arm_cutouts"), allowed_in=["ball"])
-    level = {"max_p": 0.01, "min_flip": 0.15, "min_shift": 0.5}
+    fail = {"max_p": 0.01, "min_moves": 15.0}                        # a log-odds rise never fails
+    warn = {"max_p": 0.05, "min_moves": 5.0, "min_log_odds": 0.3}
     cfg["gate"].update(fail={"cue_max_p": 0.01, "cue_min_effect": 1.0, "vis_max_p": 1.0, "vis_min_effect": 1.0},
                        warn={"cue_max_p": 0.05, "cue_min_effect": 0.5, "vis_max_p": 1.0, "vis_min_effect": 0.5},
-                       causal={"fail": dict(level), "warn": dict(level)}, baseline=str(tmp / "none.json"),
-                       baseline_tolerance={"causal": 0.06, "shift": 0.45, "abs": 3.5, "rel": 0.5},
+                       causal={"fail": dict(fail), "warn": dict(warn)}, baseline=str(tmp / "none.json"),
+                       baseline_tolerance={"moves": 6.0, "abs": 3.5, "rel": 0.5},
                        baseline_missing="warn")
     cfg["discover"] = {"probes": str(CONCEPTS / "_probes"), "patterns": 2, "examples": 4, "cutout_images": 4,
-                       "min_probes": 4, "visualize": False, "restarts": 1, "min_kept": 0.5, "warn": dict(level),
-                       "fail": dict(level)}
+                       "min_probes": 4, "visualize": False, "restarts": 1, "min_kept": 0.5, "warn": dict(warn),
+                       "fail": dict(fail)}
     cfg["layer_gallery"] = {"layers": "auto", "count": 2, "octaves": 1, "octave_scale": 1.4, "steps": 2,
                             "step_size": 0.02, "smoothing": 0.0, "jitter": 1, "memory_budget_mb": 64}
     cfg["report"]["title"] = "t"

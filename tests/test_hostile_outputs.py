@@ -184,7 +184,7 @@ def test_a_deeply_nested_baseline_is_incompatible_not_a_crash(tmp_path):
 
 
 def _audit(**changes):
-    result = {"schema_version": 1, "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "pass",
+    result = {"schema_version": 2, "model": {"name": "m.keras", "sha256": "a" * 64}, "verdict": "pass",
               "findings": [], "checks": [{"class_name": "a", "concept": "b", "level": "pass", "cue_d": 0.1,
                                           "vis_effect": 0.2}],
               "gate": {"evidence": "cue", "warn": {"cue_min_effect": 0.5, "vis_min_effect": 0.5}},

@@ -7,7 +7,8 @@ import pytest
 from audit.config import ModelConfig
 from audit.demo.build import write_validation
 from audit.images import load_folder
-from audit.evidence.inclass import inclass_scores, log_odds
+from audit.evidence.causal import log_odds
+from audit.evidence.inclass import inclass_scores
 from audit.model.load import load_model
 from conftest import ASSETS
 
@@ -35,25 +36,28 @@ def _scores(kind, folders, seed=0, batch_size=64):
                           batch_size=batch_size)
 
 
-def test_the_arm_the_shortcut_model_needs_for_dumbbell_is_its_strongest_in_class_effect(folders):
+def test_the_arm_the_shortcut_model_needs_for_dumbbell_moves_its_own_hard_probes(folders):
     s = _scores("shortcut", folders)
-    assert 10 <= s.probes[0, 0] <= 20  # the dumbbell probes the model sees as dumbbell
-    # 95% of them already show an arm, so a pasted second arm adds less than on clean scenes
-    # (test_probes: >= 0.35 there); still the model's largest in-class effect, and significant
-    assert np.nanargmax(s.shift) == 0 and s.shift[0, 0] > 0.2 and s.p[0, 0] < 0.01
-    assert np.all((s.shift >= -1) & (s.shift <= 1))
+    probes, hard = s.sets["probes"], s.sets["hard"]
+    assert probes.counted[0, 0] == 20  # every dumbbell probe, seen as dumbbell or not
+    # 95% of them already show an arm, so a pasted second arm moves few of the plain ones; on the hard
+    # copies (a third of the arm occluded, blended, cut) the arm holds many more in the class than the control
+    assert hard.moves[0, 0] > 15 and hard.p[0, 0] < 0.01 and hard.moves[0, 0] == np.nanmax(hard.moves[0])
+    assert np.all((probes.moves >= -100) & (probes.moves <= 100))
 
 
 def test_the_control_model_trained_with_arms_everywhere_is_not_flagged(folders):
     s = _scores("control", folders)
-    # no check reaches the warn line (0.35 logit spreads) with a small p
-    assert not np.any((s.shift >= 0.35) & (s.p < 0.01)), np.round(s.shift, 2)
+    for m in s.sets.values():  # no check reaches the fail rule (12 points, p 0.01) even before Holm
+        assert not np.any((m.moves >= 12) & (m.p <= 0.01)), np.round(m.moves, 1)
 
 
 @pytest.mark.slow
 def test_same_seed_same_numbers_at_any_memory_budget(folders):
     a, b = _scores("shortcut", folders, seed=3), _scores("shortcut", folders, seed=3, batch_size=7)
-    assert np.allclose(a.shift, b.shift, atol=1e-5, equal_nan=True)
+    for name in ("probes", "hard"):
+        assert np.array_equal(a.sets[name].moves, b.sets[name].moves, equal_nan=True)
+        assert np.allclose(a.sets[name].log_odds, b.sets[name].log_odds, atol=1e-5, equal_nan=True)
 
 
 def test_log_odds_stay_finite_for_certain_predictions():
@@ -74,8 +78,8 @@ def test_a_finding_the_in_class_test_decided_shows_the_class_s_own_images(folder
     probes, labels = folders["shortcut"]
     cutouts = [folders["arm"], folders["stripes"], folders["watermark"]]
     s = inclass_scores(model, cutouts, probes, labels, folders["negatives"], np.arange(6), 0)
-    check = {"class_name": "dumbbell", "concept": "arm", "level": "fail", "decided_by": "causal_inclass",
-             "decisive_value": float(s.shift[0, 0])}
+    check = {"class_name": "dumbbell", "concept": "arm", "level": "fail", "decided_by": "inclass_moves",
+             "decided_on": "probes", "decisive_value": float(s.sets["probes"].moves[0, 0])}
     inputs = InputBank(folders["negatives"], [ConceptSet(name, folders[name], ()) for name in ("arm", "stripes",
                                                                                                "watermark")],
                        cutouts, ProbeSet(probes, labels, "class_folders"))

@@ -1,7 +1,8 @@
 """The audit on a real ImageNet network (EfficientNet-Lite0, converted offline from its wheel):
-the published stock-photo watermark shortcut is caught, the Latin-text control concept and
-unrelated classes stay quiet. A small version of `make demo-imagenet` (few classes, short
-visualizations): the evidence that decides comes from the causal test on real photos."""
+the published stock-photo watermark is seen for what it is on this network, a consistent log-odds
+response that moves no decision (benchmarks/decision: at most 2 points of probes), so it warns and
+does not fail; the Latin-text control concept and unrelated classes stay quiet. A small version of
+`make demo-imagenet` (few classes, short visualizations)."""
 
 import json
 
@@ -40,22 +41,23 @@ def real_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_the_watermark_shortcut_fails_the_gate(real_run):
+def test_the_watermark_response_warns_without_failing_the_gate(real_run):
     proc, checks, audit = real_run
-    carton = checks[("cardboard box / carton", "cjk_watermark")]
-    assert carton["level"] == "fail", carton["reason"]
-    assert checks[("broom", "cjk_watermark")]["level"] in ("fail", "warn")
-    assert proc.returncode == audit["exit_code"] == 1, proc.stderr[-2000:]
+    for cls in ("cardboard box / carton", "broom"):
+        check = checks[(cls, "cjk_watermark")]
+        assert check["level"] == "warn" and check["decided_by"] == "causal_responds", check["reason"]
+    assert proc.returncode == audit["exit_code"] == 0 and audit["verdict"] == "warn", proc.stderr[-2000:]
 
 
 @pytest.mark.slow
-def test_no_top1_flips_yet_the_log_probability_shift_decides(real_run):
-    # the failure mode this guards against: confident real photos never flip, so a flip-rate
-    # gate passed every watermark check
+def test_the_watermark_moves_no_decision_yet_the_log_odds_rise_is_reported(real_run):
+    # confident real photos and their hard copies: the watermark moves (almost) no prediction into
+    # carton, and the reason says so in points, beside the log-odds rise that made it warn
     _, checks, _ = real_run
     carton = checks[("cardboard box / carton", "cjk_watermark")]
-    assert carton["causal_flip"] <= 0.05
-    assert carton["causal_logp_rise"] > 0.3
+    assert all(carton["causal"][s]["moves"] < 5 for s in ("probes", "hard"))
+    assert carton["decisive_value"] > 0.3 and "responds without moving decisions" in carton["reason"]
+    assert "of probes (" in carton["reason"] and "nats" in carton["reason"]
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """The demo's audit.json does not change when code is only moved or reshaped: every value of both
-demo runs equals the recorded one (tests/assets/golden, written at 049fcf3, before the move into
-folders by stage), apart from timings and provenance. A change that is meant to alter results
+demo runs equals the recorded one (tests/assets/golden, re-recorded when the gate began to decide in
+points of probes moved, issue #22), apart from timings and provenance. A change that is meant to alter results
 re-records the files (`python tests/test_unchanged_record.py`) and says so in its commit."""
 
 import json

@@ -58,8 +58,8 @@ def parse_discover(top) -> DiscoverConfig | None:
 
 
 def _level(sec, name: str, default: CausalLevel) -> CausalLevel | None:
-    """Off unless given; `min_shift` must be a number here (null takes the default)."""
-    return parse_causal_level(sec.section(name), default, shift_may_be_null=False) if sec.has(name) else None
+    """Off unless given; the log-odds rise may warn, never fail, as in gate.causal."""
+    return parse_causal_level(sec.section(name), default, log_odds_allowed=name == "warn") if sec.has(name) else None
 
 
 def add_discover_flags(parser) -> None:

@@ -1,54 +1,125 @@
-"""Causal confirmation: does pasting the concept into real images change the prediction?
+"""Causal confirmation: does pasting the concept into real images move the model's decisions?
 
-The observational tests (concepts.py) ask whether a concept *looks like* a class to the
-model; a shortcut is a concept the model *relies on*. This test intervenes: concept cutouts
-(RGBA images of the concept alone) are alpha-composited onto probe images (in-distribution
-pictures of any class), and the class's probability is compared with a control paste of the
-very same alpha masks filled with the pixels of a random negative image. The control cancels
-what any patch of that shape and place does (occlusion, an edge, a coloured blob), so the
-difference is what the concept's own pixels do.
+The observational tests (concepts.py) ask whether a concept *looks like* a class to the model; a
+shortcut is a concept the model *relies on*, and reliance is measured here in the units a user
+acts on: how many percentage points of realistic inputs the concept moves into the class.
 
-Per (class, concept), over the probes not already predicted as the class:
-* flip: share of them the concept paste turns into the class, minus the control paste's share;
-* shift: how much the concept paste raises the class's log-probability over the control paste,
-  beyond what it raises the other (non-top) classes, in units of the model's own logit spread
-  (the SD of a probe's non-top class log-probabilities), each probe's value capped at +-1.
-  Confident real networks rarely change their top-1 for a pasted watermark, yet the class's
-  probability rises consistently; the shift sees that, on the model's own scale, so a
-  6-class toy network with logits spread over 10 nats and a 1000-class ImageNet network
-  spread over ~1.3 nats are judged alike. It is bounded in [-1, 1];
-* p: one-sided paired t-test on the per-probe shifts (the pastes of one probe are averaged).
+Concept cutouts (RGBA images of the concept alone) are alpha-composited onto probe images
+(in-distribution pictures of any class), and every concept paste has a control paste of the very
+same alpha mask filled with the pixels of a random negative image. The control cancels what any
+patch of that shape and place does (occlusion, an edge, a coloured blob), so the difference is
+what the concept's own pixels do. It is measured on two probe sets: the user's probes, and their
+hard copies (hard.py: downscaled, occluded, blended, zoomed; less confident, as deployment inputs
+are), each the same way.
+
+Per (class, concept, probe set), over the probes the model does not already put in the class:
+* moves: the share of them (points) the concept paste puts in the class, minus the control
+  paste's share, with a 95% interval and a one-sided paired t-test over probes (one value per
+  probe: its pastes averaged). This is the ImageNet-W "gap", and what the gate fails on;
+* log-odds: how much the concept paste raises the class's log-odds (log p / (1 - p), nats) over
+  the control paste; the same beyond the mean rise of the other classes (a paste that covers the
+  probe's own object raises every other class alike), with a paired test; and the mean rise of the
+  class's probability (points). A confident network may raise a class's log-odds consistently while
+  changing no decision: that is "responds" evidence, which may warn but never fail
+  (gate/pastes.py), and only where the class's own log-odds and probability rise too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, fields
+from typing import Callable, Sequence
 
 import numpy as np
 
 from audit.errors import UserError
 from audit.evidence import stats
+from audit.evidence.hard import hard_images
 from audit.model.load import MAX_FORWARD_BATCH, LoadedModel
 
 PASTES_PER_PROBE = 2  # each probe gets this many (concept, control) paste pairs
-SHIFT_CAP = 1.0       # one probe moves the shift by at most this many logit spreads
 SHOWN = 3             # pastes kept per check to show a reviewer (the ones that moved the class most)
+PROBE_SETS = ("probes", "hard")  # the user's probes and their hard copies
+
+
+@dataclass
+class Measures:
+    """One probe set's measures, arrays indexed [class, concept]; NaN (counted 0) where not measured."""
+
+    counted: np.ndarray       # probes counted
+    into: np.ndarray          # % of their pastes the concept paste puts in the class
+    into_control: np.ndarray  # the same for the control paste of the same masks
+    moves: np.ndarray         # into - into_control: points of predictions the concept moves into the class
+    low: np.ndarray           # 95% interval of `moves` (Student t over probes)
+    high: np.ndarray
+    p: np.ndarray             # one-sided paired t-test that `moves` is above 0
+    log_odds: np.ndarray      # mean rise of the class's log-odds (nats), concept minus control paste
+    log_odds_beyond: np.ndarray  # the same beyond the mean rise of the other classes (beyond_others)
+    log_odds_p: np.ndarray    # one-sided paired t-test that `log_odds_beyond` is above 0
+    prob_rise: np.ndarray     # mean rise of the class's probability (points), concept minus control paste
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> "Measures":
+        return cls(**{f.name: np.full(shape, np.nan) for f in fields(cls)})
+
+    def put(self, c: int, k: int, values: dict) -> None:
+        for name, value in values.items():
+            getattr(self, name)[c, k] = value
+
+    def at(self, c: int, k: int) -> dict | None:
+        """The (class, concept) measures as plain numbers, None where not measured."""
+        if not self.counted[c, k] > 0:
+            return None
+        out = {f.name: float(getattr(self, f.name)[c, k]) for f in fields(self)}
+        out["counted"] = int(out["counted"])
+        return out
+
+
+def log_odds(lp: np.ndarray) -> np.ndarray:
+    """log p - log(1 - p) from log p, finite for p up to 1 - 1e-16."""
+    return lp - np.log(-np.expm1(np.minimum(lp, -1e-16)))
+
+
+def beyond_others(concept_lp: np.ndarray, control_lp: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """(pastes, classes): each class's log-odds rise (concept minus control paste) minus the mean rise
+    of the other classes that are not the paste's probe's own top-1. A paste that only covers the
+    probe's own object lowers that class and raises every other one alike: that is about no class."""
+    rise = log_odds(concept_lp) - log_odds(control_lp)
+    n, K = rise.shape
+    if K < 3:
+        return rise
+    others = np.ones((n, K), bool)
+    others[np.arange(n), top] = False
+    total = (rise * others).sum(1, keepdims=True)
+    return rise - (total - rise * others) / (others.sum(1, keepdims=True) - others)
+
+
+def measure(concept_lp: np.ndarray, control_lp: np.ndarray, cls: int, keep: np.ndarray, specific: np.ndarray) -> dict:
+    """concept_lp, control_lp: (probes x PASTES_PER_PROBE, classes) log-probabilities of the pastes,
+    a probe's pastes together; keep: (probes,) the probes counted; specific: beyond_others of the
+    pastes. -> Measures' values for class cls."""
+    def per_probe(values: np.ndarray) -> np.ndarray:
+        return values.reshape(-1, PASTES_PER_PROBE)[keep].mean(1)
+
+    hit = per_probe((concept_lp.argmax(1) == cls).astype(float)) * 100
+    hit_control = per_probe((control_lp.argmax(1) == cls).astype(float)) * 100
+    moved = hit - hit_control
+    rise = per_probe(log_odds(concept_lp[:, cls]) - log_odds(control_lp[:, cls]))
+    beyond = per_probe(specific[:, cls])
+    # no probe moved either way: the rule of three (95% bound 3 / n) still gives the interval a width
+    low, high = stats.mean_interval(moved, min_half=300.0 / len(moved))
+    return {"counted": int(keep.sum()), "into": float(hit.mean()), "into_control": float(hit_control.mean()),
+            "moves": float(moved.mean()), "low": low, "high": high, "p": stats.paired_p(moved),
+            "log_odds": float(rise.mean()), "log_odds_beyond": float(beyond.mean()), "log_odds_p": stats.paired_p(beyond),
+            "prob_rise": float(per_probe(np.exp(concept_lp[:, cls]) - np.exp(control_lp[:, cls])).mean() * 100)}
 
 
 @dataclass
 class CausalScores:
-    """Arrays indexed [visualized class, concept]; NaN where a concept has no cutouts."""
+    """The insertion test's measures per probe set (PROBE_SETS), arrays indexed [class, concept]."""
 
-    flip: np.ndarray          # share of probes turned into the class by the concept paste
-    flip_control: np.ndarray  # the same for the mask-matched control paste
-    effect: np.ndarray        # flip - flip_control
-    logp_rise: np.ndarray     # mean rise of the class log-probability (nats), concept minus control paste
-    shift: np.ndarray         # the class's rise beyond the other classes', in logit spreads, in [-1, 1]
-    p: np.ndarray             # one-sided paired t-test on the per-probe shift
-    pairs: int
-    logit_spread: float       # median over probes of the SD of the non-top class log-probabilities
-    examples: np.ndarray | None = None  # (C, K, SHOWN) paste indices a reviewer is shown (-1: none)
+    sets: dict[str, Measures]
+    pairs: int                          # concept pastes per probe set (each with its control paste)
+    examples: np.ndarray | None = None  # (C, K, SHOWN) pastes on the user's probes a reviewer is shown (-1: none)
 
 
 def paste(images: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -82,18 +153,36 @@ def concept_label(concepts: Sequence[str], k: int) -> str:
     return f"concept {concepts[k]!r}" if k < len(concepts) else f"concept #{k + 1}"
 
 
-def paste_log_probs(model: LoadedModel, cut: np.ndarray, probes: np.ndarray, negatives: np.ndarray, seed: int,
-                     k: int, control: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Log-probabilities of concept k's concept pastes and control pastes, each batch pasted only
-    when it is forwarded, so the pasted images never all exist at once (memory_budget_mb)."""
+Source = Callable[[np.ndarray], np.ndarray]  # probe indices -> those probes' images (plain or hard copies)
+
+
+def probe_source(probes: np.ndarray, probe_set: str, seed: int) -> Source:
+    """The images of a probe set (PROBE_SETS), built per batch of indices."""
+    if probe_set == "hard":
+        return lambda which: hard_images(probes, which, seed)
+    return lambda which: probes[which]
+
+
+def source_log_probs(model: LoadedModel, source: Source, n: int, batch_size: int, what: str) -> np.ndarray:
+    """Log-probabilities of a probe set's n images, built and forwarded one batch at a time."""
+    out = [log_probs(model, source(np.arange(lo, min(lo + batch_size, n))), batch_size)
+           for lo in range(0, n, batch_size)]
+    return require_finite(np.concatenate(out), what)
+
+
+def paste_log_probs(model: LoadedModel, cut: np.ndarray, probes: np.ndarray, probe_set: str, negatives: np.ndarray,
+                    seed: int, k: int, control: str, batch_size: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities of concept k's concept pastes and control pastes on the probes or their hard
+    copies, each batch built and pasted only when it is forwarded, so the pasted images never all
+    exist at once (memory_budget_mb)."""
     n = len(probes) * PASTES_PER_PROBE
     concept, controls = [], []
     for lo in range(0, n, batch_size):
         concept_imgs, control_imgs, _ = pastes(cut, probes, negatives, seed, k, control,
-                                               np.arange(lo, min(lo + batch_size, n)))
+                                               np.arange(lo, min(lo + batch_size, n)), probe_set)
         concept.append(log_probs(model, concept_imgs, batch_size))
         controls.append(log_probs(model, control_imgs, batch_size))
-    return np.concatenate(concept), np.concatenate(controls)
+    return require_finite(np.concatenate(concept), what), require_finite(np.concatenate(controls), what)
 
 
 def footprint(alpha: np.ndarray) -> np.ndarray:
@@ -113,32 +202,6 @@ def footprint(alpha: np.ndarray) -> np.ndarray:
     return out
 
 
-def logit_spread(lp: np.ndarray) -> float:
-    """The model's own scale: median over images of the SD of the log-probabilities of the
-    classes other than the image's top-1 (log-softmax shifts cancel in an SD)."""
-    top = lp.argmax(1)
-    rest = np.ones_like(lp, bool)
-    rest[np.arange(len(top)), top] = False
-    others = lp[rest].reshape(len(top), -1)
-    return float(max(np.median(others.std(axis=1)), 1e-6)) if others.shape[1] > 1 else 1.0
-
-
-def class_shifts(rise: np.ndarray, top: np.ndarray, spread: float) -> np.ndarray:
-    """rise (n, K) concept-minus-control log-probabilities, top (n,) the probe's own top-1 class
-    -> (n, K): each class's rise minus the mean rise of the other classes that are not the
-    probe's top-1, in logit spreads, capped at +-SHIFT_CAP. A paste that only lowers the probe's
-    own class raises every other class's log-probability alike: that is not about any one class."""
-    n, K = rise.shape
-    if K < 3:  # no other non-top class to compare with
-        return np.clip(rise / spread, -SHIFT_CAP, SHIFT_CAP)
-    nontop = np.ones((n, K), bool)
-    nontop[np.arange(n), top] = False
-    total = (rise * nontop).sum(1, keepdims=True)
-    count = nontop.sum(1, keepdims=True)
-    others = (total - rise * nontop) / (count - nontop)
-    return np.clip((rise - others) / spread, -SHIFT_CAP, SHIFT_CAP)
-
-
 def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: np.ndarray,
                   negatives: np.ndarray, class_indices: np.ndarray, seed: int,
                   clean: np.ndarray | None = None, control: str = "mask",
@@ -148,59 +211,53 @@ def causal_scores(model: LoadedModel, cutouts: list[np.ndarray | None], probes: 
     cutout's own alpha with a negative image, "footprint" a blob of the same place and opacity.
     `batch_size`: images per forward call (from the memory budget: model.forward_batch_size).
     `concepts`: their names, for the error a non-finite logit stops the run with (require_finite)."""
-    C, K = len(class_indices), len(cutouts)
-    shape = (C, K)
-    names = ("flip", "flip_control", "effect", "logp_rise", "shift", "p")
-    out = {name: np.full(shape, np.nan) for name in names}
-    n = len(probes) * PASTES_PER_PROBE
-    probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
-    clean = require_finite(log_probs(model, probes, batch_size) if clean is None else clean, "probe images")
-    spread = logit_spread(clean)
-    top = clean.argmax(1)[probe_idx]
-    # a paste of a probe already seen as the class cannot flip to it: per class, the pastes that count
-    eligible = top[None, :] != np.asarray(class_indices)[:, None]
+    C, K, n = len(class_indices), len(cutouts), len(probes)
+    sets = {name: Measures.empty((C, K)) for name in PROBE_SETS}
     shown = np.full((C, K, SHOWN), -1, int)
-    for k, cut in enumerate(cutouts):
-        if cut is None:
-            continue
-        with_concept, with_control = paste_log_probs(model, cut, probes, negatives, seed, k, control, batch_size)
-        what = f"pastes of {concept_label(concepts, k)} on the probe images (concept and control pastes)"
-        rise = require_finite(with_concept, what) - require_finite(with_control, what)
-        shifts = class_shifts(rise, top, spread)
-        for c, cls in enumerate(class_indices):
-            keep = eligible[c]
-            if not keep.any():
+    for probe_set in PROBE_SETS:
+        source = probe_source(probes, probe_set, seed)
+        own = clean if probe_set == "probes" and clean is not None else None
+        top = (require_finite(own, "probe images") if own is not None else
+               source_log_probs(model, source, n, batch_size, f"{probe_set} images")).argmax(1)
+        for k, cut in enumerate(cutouts):
+            if cut is None:
                 continue
-            out["flip"][c, k] = float((with_concept.argmax(1)[keep] == cls).mean())
-            out["flip_control"][c, k] = float((with_control.argmax(1)[keep] == cls).mean())
-            out["logp_rise"][c, k] = float(rise[keep, cls].mean())
-            # the pastes of one probe share it: one value per probe (its pastes averaged)
-            per_probe = shifts[:, cls].reshape(len(probes), PASTES_PER_PROBE).mean(1)
-            kept = keep.reshape(len(probes), PASTES_PER_PROBE)[:, 0]
-            out["shift"][c, k] = float(per_probe[kept].mean())
-            out["p"][c, k] = stats.paired_p(per_probe[kept])
-            # shown to a reviewer: pastes that flipped to the class (and whose control did not) first,
-            # then by how much the concept paste raised the class over the control paste
-            flipped = (with_concept.argmax(1) == cls) & (with_control.argmax(1) != cls)
-            order = np.lexsort((-rise[:, cls], ~flipped))
-            best = [i for i in order if keep[i]][:SHOWN]
-            shown[c, k, :len(best)] = best
-        out["effect"][:, k] = out["flip"][:, k] - out["flip_control"][:, k]
-    return CausalScores(pairs=n, logit_spread=spread, examples=shown, **out)
+            what = f"pastes of {concept_label(concepts, k)} on the {probe_set} (concept and control pastes)"
+            with_concept, with_control = paste_log_probs(model, cut, probes, probe_set, negatives, seed, k, control,
+                                                         batch_size, what)
+            specific = beyond_others(with_concept, with_control, np.repeat(top, PASTES_PER_PROBE))
+            for c, cls in enumerate(class_indices):
+                keep = top != cls  # a probe already seen as the class cannot be moved into it
+                if keep.any():
+                    sets[probe_set].put(c, k, measure(with_concept, with_control, int(cls), keep, specific))
+                if probe_set == "probes":
+                    shown[c, k] = shown_pastes(with_concept, with_control, int(cls), np.repeat(keep, PASTES_PER_PROBE))
+    return CausalScores(sets, n * PASTES_PER_PROBE, shown)
+
+
+def shown_pastes(with_concept: np.ndarray, with_control: np.ndarray, cls: int, keep: np.ndarray) -> np.ndarray:
+    """The pastes a reviewer is shown: those the concept moved into the class (and whose control did
+    not) first, then by how much the concept paste raised the class's log-odds over the control."""
+    moved = (with_concept.argmax(1) == cls) & (with_control.argmax(1) != cls)
+    rise = log_odds(with_concept[:, cls]) - log_odds(with_control[:, cls])
+    best = [i for i in np.lexsort((-rise, ~moved)) if keep[i]][:SHOWN]
+    return np.array(best + [-1] * (SHOWN - len(best)), int)
 
 
 def pastes(cut: np.ndarray, probes: np.ndarray, negatives: np.ndarray, seed: int, k: int, control: str = "mask",
-           which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The concept pastes and control pastes of concept k (all of them, or the indices `which`),
-    and the probe each paste was made on: the same draws for the same seed, every time."""
-    n = len(probes) * PASTES_PER_PROBE
+           which: np.ndarray | None = None, probe_set: str = "probes") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The concept pastes and control pastes of concept k on the probes or their hard copies
+    (`probe_set`), all of them or the paste indices `which`, and the probe each paste was made on:
+    the same draws for the same seed, every time, in either probe set."""
+    n_probes, source = len(probes), probe_source(probes, probe_set, seed)
+    n = n_probes * PASTES_PER_PROBE
     rng = np.random.default_rng([seed, 11, k])
     cut_idx = rng.integers(0, len(cut), n)
     fill_idx = rng.integers(0, len(negatives), n)
-    probe_idx = np.repeat(np.arange(len(probes)), PASTES_PER_PROBE)
+    probe_idx = np.repeat(np.arange(n_probes), PASTES_PER_PROBE)
     if which is not None:
         cut_idx, fill_idx, probe_idx = cut_idx[which], fill_idx[which], probe_idx[which]
     rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
     control_alpha = alpha if control == "mask" else footprint(alpha)  # per mask: only the drawn ones
-    return (paste(probes[probe_idx], rgb, alpha), paste(probes[probe_idx], negatives[fill_idx], control_alpha),
-            probe_idx)
+    images = source(probe_idx)
+    return paste(images, rgb, alpha), paste(images, negatives[fill_idx], control_alpha), probe_idx

@@ -49,11 +49,11 @@ def finding_examples(model: LoadedModel, checks: list[dict], inputs: InputBank, 
     names = [model.classes[i] for i in class_indices]
     concepts = [c.name for c in inputs.concepts]
     probes = inputs.probes.images
-    flagged = [ch for ch in checks if ch["level"] in ("fail", "warn") and ch["decided_by"].startswith("causal")]
+    flagged = [ch for ch in checks if ch["level"] in ("fail", "warn") and ch["decided_on"] is not None]
     shown = []
     for ch in sort_findings(flagged)[:FINDINGS_WITH_PASTES]:
         c, k = names.index(ch["class_name"]), concepts.index(ch["concept"])
-        own = ch["decided_by"] == "causal_inclass" and inclass is not None
+        own = ch["decided_by"].startswith("inclass") and inclass is not None
         source = probes[inclass.own] if own else probes
         which = (inclass if own else causal).examples[c, k]
         which = which[which >= 0]

@@ -64,3 +64,13 @@ def paired_p(differences: np.ndarray) -> float:
     if sd < 1e-12:  # no spread: the sign of the mean decides
         return 0.0 if d.mean() > 1e-12 else 1.0
     return float(sps.t.sf(d.mean() / (sd / np.sqrt(d.size)), df=d.size - 1))
+
+
+def mean_interval(values: np.ndarray, level: float = 0.95, min_half: float = 0.0) -> tuple[float, float]:
+    """Two-sided Student-t interval of the mean of `values`, at least `min_half` either side (the
+    t interval of identical values has no width, though the sample cannot rule out a small effect)."""
+    v = np.asarray(values, float)
+    mean = float(v.mean())
+    half = float(sps.t.ppf(0.5 + level / 2, df=v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+    half = max(half, min_half)
+    return mean - half, mean + half

@@ -79,8 +79,7 @@ def promote(report: Path, class_name: str, pattern: int, name: str, out: Path) -
                 shutil.copyfile(src, staging / sub / f"{name}_{i:03d}.png")
         (staging / "pattern.json").write_text(json.dumps({
             "concept": name, "source_report": str(Path(report).resolve()), "class_name": class_name,
-            "pattern": pattern, "level": entry.get("level"), "causal_shift": entry.get("causal_shift"),
-            "causal_p_adjusted": entry.get("causal_p_adjusted"),
+            "pattern": pattern, "level": entry.get("level"), "causal": entry.get("causal"),
             "model_sha256": (data.get("model") or {}).get("sha256")}, indent=1) + "\n")
     out = Path(out)
     return {"examples": len(examples), "cutouts": len(cutouts),

@@ -11,12 +11,13 @@ import numpy as np
 from audit.config.load import Config
 from audit.config.discover import DiscoverConfig
 from audit.evidence.discover.stage import DiscoveryRun
+from audit.evidence.causal import PROBE_SETS
 from audit.flows.common import now, provenance
 from audit.flows.stages import ClassImages, Evidence, Shown, Written
 from audit.gate.verdict import Verdict
 from audit.model.load import file_sha256
 from audit.model.loaded import LoadedModel
-from audit.result import MEANINGS, SCHEMA_VERSION, sort_findings, summarize
+from audit.result import MEANINGS, SCHEMA_VERSION, moves_text, sort_findings, summarize
 from audit.visualize import budget
 from audit.visualize.optimize import Visualizations
 
@@ -48,12 +49,13 @@ def evidence_statement(checks: list[dict], cfg: Config, has_cutouts: bool) -> di
     or observational evidence only, which cannot tell "looks like" from "relies on". `has_cutouts`:
     some concept had cutouts (hand-made or found) to paste."""
     gated = [c for c in checks if c["level"] != "allowed"]
-    causal = sum(c["decided_by"].startswith("causal") for c in gated)
+    causal = sum(c.get("decided_on") is not None for c in gated)
     observational = len(gated) - causal
     cap = ("they can fail the gate (gate.observational_can_fail: true)" if cfg.gate.observational_can_fail else
            "they warn at most (set gate.observational_can_fail: true to let them fail)")
     if observational == 0:
-        mode, text = "causal", "Every check was decided by the causal test (concept pastes on probe images)."
+        mode, text = "causal", ("Every check was decided by a paste test (concept pastes on probe images), in points "
+                                "of probes moved into the class.")
     elif causal == 0:
         why = ("no probes were given (concepts.probes)" if cfg.concepts.probes is None else
                "no concept has cutouts" if not has_cutouts else
@@ -226,22 +228,27 @@ def _num(v) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
 
+def _pattern_moves(e: dict) -> float:
+    sets = [m for m in (e.get("causal") or {}).values() if m]
+    return max((m["moves"] for m in sets), default=-200.0)
+
+
 def sort_discovered(entries: list[dict]) -> list[dict]:
-    """Worst first: level, then how far the region alone moves other images into the class."""
-    def key(e):
-        shift = e["causal_shift"] if e["causal_shift"] is not None else -2.0
-        return (DISCOVERED_ORDER[e["level"]], -shift, e["class_name"], e["pattern"])
-    return sorted(entries, key=key)
+    """Worst first: level, then how many points of other classes' probes the region alone moves into the class."""
+    return sorted(entries, key=lambda e: (DISCOVERED_ORDER[e["level"]], -_pattern_moves(e), e["class_name"],
+                                          e["pattern"]))
 
 
 def _discovered_summary(e: dict) -> str:
-    if e["causal_p_adjusted"] is None:
+    sets = {s: m for s, m in (e.get("causal") or {}).items() if m}
+    if not sets:
         return f"{e['share']:.0%} of the class's evidence on its probes; no insertion test (no region found)"
     kept = ("no removal test (the model puts none of the probes it was cut from in the class)"
             if e["kept_without"] is None else f"the class keeps {e['kept_without']:.0%} of its own images without it")
+    on, m = max(sets.items(), key=lambda item: item[1]["moves"])
     return (f"{e['share']:.0%} of the class's evidence on its probes; its region pasted onto other classes' probes "
-            f"turns {e['causal_flip']:.0%} of them into the class (control {e['causal_flip_control']:.0%}), shift "
-            f"{e['causal_shift']:.2f}, adj. p {e['causal_p_adjusted']:.2g}; {kept}")
+            f"{moves_text('causal', on, m, e['class_name'])}, adj. p {m['p_adjusted']:.2g}; log-odds "
+            f"{m['log_odds']:+.2f} nats; {kept}")
 
 
 def discovered_entries(classes: tuple[str, ...], run: DiscoveryRun, images: list[dict]) -> list[dict]:
@@ -252,10 +259,7 @@ def discovered_entries(classes: tuple[str, ...], run: DiscoveryRun, images: list
         entry = {
             "class_name": classes[d.class_index], "class_index": d.class_index, "pattern": d.pattern,
             "level": d.level, "share": d.share, "kept_without": _num(d.kept),
-            "causal_effect": _num(c.get("effect")), "causal_flip": _num(c.get("flip")),
-            "causal_flip_control": _num(c.get("flip_control")), "causal_shift": _num(c.get("shift")),
-            "causal_logp_rise": _num(c.get("logp_rise")), "causal_p": _num(c.get("p")),
-            "causal_p_adjusted": _num(c.get("p_adjusted")), "pastes": c.get("pastes", 0), **files,
+            "causal": {s: c.get(s) for s in PROBE_SETS} if c else None, "pastes": c.get("pastes", 0), **files,
         }
         entry["summary"] = _discovered_summary(entry)
         entries.append(entry)

@@ -199,7 +199,7 @@ def causal_stage(run: Run, model: LoadedModel, inputs: InputBank, probed: Probed
         return CausalTests(causal, None)
     with run.timer.stage("in-class test"):  # class sub-folders: the same pastes into each class's own images
         inclass = inclass_scores(model, cutouts.images, probes.images, probes.labels, inputs.negatives,
-                                 class_indices, cfg.visualize.seed, clean=probed.clean, control=cfg.concepts.control,
+                                 class_indices, cfg.visualize.seed, control=cfg.concepts.control,
                                  batch_size=probed.batch, concepts=names)
     return CausalTests(causal, inclass)
 

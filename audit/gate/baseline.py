@@ -22,10 +22,11 @@ from audit.config.yaml_input import short_repr
 
 MAX_BASELINE_BYTES = 512 * 2**20
 # the statistic each check is compared on, and how reports name it
-STATISTICS = {"causal_effect": "causal flip difference", "causal_shift": "causal shift", "inclass_shift": "in-class shift",
+STATISTICS = {"moves": "moves (points of probes)",
               "cue_d": "cue d", "vis_effect": "vis effect",
               "min(cue_d, vis_effect)": "min(cue d, vis effect)", "max(cue_d, vis_effect)": "max(cue d, vis effect)"}
-TOLERANCE_OF = {"causal_effect": "causal", "causal_shift": "shift", "inclass_shift": "shift"}
+TOLERANCE_OF = {"moves": "moves"}
+PASTE_TESTS = ("causal", "inclass")
 
 
 def load_baseline(path: Path | None) -> tuple[str, dict | None, str]:
@@ -68,10 +69,23 @@ def _structure_problem(data: dict) -> str | None:
                 isinstance(c, dict) and isinstance(c.get("class_name"), str) and isinstance(c.get("concept"), str)
                 and isinstance(c.get("level"), str) for c in items):
             return f"`{key}` is not a list of class x concept checks"
-    if not all(number(c.get("cue_d")) and number(c.get("vis_effect")) and number(c.get("causal_effect"))
-               and number(c.get("causal_shift")) and number(c.get("inclass_shift")) for c in data["checks"]):
+    if not all(number(c.get("cue_d")) and number(c.get("vis_effect")) and _paste_numbers(c, number)
+               for c in data["checks"]):
         return "a check has a non-numeric score"
     return None
+
+
+def _paste_numbers(check: dict, number) -> bool:
+    """A check's paste-test measures, where present, are {probe set: {moves, log_odds, ...}} with numbers."""
+    for test in PASTE_TESTS:
+        sets = check.get(test)
+        if sets is None:
+            continue
+        if not isinstance(sets, dict) or not all(
+                m is None or (isinstance(m, dict) and number(m.get("moves")) and number(m.get("log_odds")))
+                for m in sets.values()):
+            return False
+    return True
 
 
 def _key(check: dict) -> tuple[str, str]:
@@ -79,14 +93,12 @@ def _key(check: dict) -> tuple[str, str]:
 
 
 def deciding_statistic(check: dict, evidence: str) -> str:
-    """The statistic that decided this check: the causal test's where it ran, else the
-    observational evidence `gate.evidence` combines (both = the weaker of the two must pass)."""
-    if check.get("decided_by") == "causal_shift" and check.get("causal_shift") is not None:
-        return "causal_shift"
-    if check.get("decided_by") == "causal_inclass" and check.get("inclass_shift") is not None:
-        return "inclass_shift"
-    if check.get("causal_effect") is not None:
-        return "causal_effect"
+    """The statistic that decides this check: where a paste test ran, the points of probes it moves
+    (a check that only responds, by log-odds, is compared on them too: a log-odds rise may warn, never
+    fail, so it cannot fail the gate through the baseline either); else the observational evidence
+    `gate.evidence` combines (both = the weaker of the two must pass)."""
+    if any(check.get(test) for test in PASTE_TESTS):
+        return "moves"
     return {"cue": "cue_d", "visualization": "vis_effect", "both": "min(cue_d, vis_effect)",
             "either": "max(cue_d, vis_effect)"}[evidence]
 
@@ -97,6 +109,10 @@ def statistic_value(check: dict, name: str) -> float | None:
         if cue is None or vis is None:
             return None
         return min(cue, vis) if name.startswith("min") else max(cue, vis)
+    if name == "moves":  # the largest over both paste tests and both probe sets
+        values = [m[name] for test in PASTE_TESTS for m in (check.get(test) or {}).values()
+                  if m and m.get(name) is not None]
+        return max(values) if values else None
     return check.get(name)
 
 
@@ -106,9 +122,8 @@ def _reaches_warn(check: dict, name: str, gate: dict) -> bool:
     warn = gate["warn"]
     cue = check["cue_d"] >= warn["cue_min_effect"]
     vis = check["vis_effect"] >= warn["vis_min_effect"]
-    return {"causal_effect": lambda: check["causal_effect"] >= gate["causal"]["warn"]["min_flip"],
-            "causal_shift": lambda: check["causal_shift"] >= (gate["causal"]["warn"].get("min_shift") or 1.0),
-            "inclass_shift": lambda: check["inclass_shift"] >= (gate["causal"]["warn"].get("min_shift") or 1.0),
+    causal_warn = gate["causal"]["warn"]
+    return {"moves": lambda: statistic_value(check, "moves") >= causal_warn["min_moves"],
             "cue_d": lambda: cue, "vis_effect": lambda: vis,
             "min(cue_d, vis_effect)": lambda: cue and vis, "max(cue_d, vis_effect)": lambda: cue or vis}[name]()
 
@@ -201,7 +216,7 @@ def compare(candidate: dict, baseline: dict, tolerance: dict | None = None) -> d
 def compare_results(candidate: dict, baseline: dict) -> dict:
     """`compare` with the tolerance the candidate's audit recorded (or the defaults)."""
     recorded = (candidate.get("baseline") or {}).get("tolerance")
-    return compare(candidate, baseline, recorded if isinstance(recorded, dict) and "causal" in recorded else None)
+    return compare(candidate, baseline, recorded if isinstance(recorded, dict) and "moves" in recorded else None)
 
 
 def baseline_section(candidate: dict, path: Path | None, tolerance: dict, on_missing: str) -> dict:

@@ -10,11 +10,14 @@ import csv
 import io
 from pathlib import Path
 
-COLUMNS = ("class_name", "concept", "level", "decided_by", "decisive_value", "cue_d", "cue_logit_rise", "cue_p", "cue_p_adjusted",
-           "cue_p_empirical", "cue_top1", "vis_score", "vis_effect", "vis_p", "vis_p_adjusted",
-           "vis_p_empirical", "causal_flip", "causal_flip_control", "causal_effect", "causal_logp_rise", "causal_shift", "causal_p",
-           "causal_p_adjusted", "inclass_probes", "inclass_rise", "inclass_shift", "inclass_p", "inclass_p_adjusted",
-           "reason")
+# a paste test's measures, per test and probe set, as `<test>_<set>_<measure>` columns
+PASTE_MEASURES = ("counted", "into", "into_control", "moves", "low", "high", "p_adjusted", "log_odds",
+                  "log_odds_beyond", "log_odds_p_adjusted", "prob_rise")
+PASTE_COLUMNS = tuple(f"{test}_{probe_set}_{m}" for test in ("causal", "inclass") for probe_set in ("probes", "hard")
+                      for m in PASTE_MEASURES)
+COLUMNS = ("class_name", "concept", "level", "decided_by", "decided_on", "decisive_value", "cue_d", "cue_logit_rise",
+           "cue_p", "cue_p_adjusted", "cue_p_empirical", "cue_top1", "vis_score", "vis_effect", "vis_p",
+           "vis_p_adjusted", "vis_p_empirical", *PASTE_COLUMNS, "reason")
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -34,5 +37,9 @@ def render(result: dict, folder: Path) -> str:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for check in result["checks"]:
-        writer.writerow({k: cell(check.get(k)) for k in COLUMNS})
+        row = dict(check)
+        for test in ("causal", "inclass"):
+            for probe_set, m in (check.get(test) or {}).items():
+                row.update({f"{test}_{probe_set}_{k}": v for k, v in (m or {}).items()})
+        writer.writerow({k: cell(row.get(k)) for k in COLUMNS})
     return buf.getvalue()

@@ -25,11 +25,19 @@ def _fmt(value, spec=".2f"):
 
 def _probability(value):
     """A class probability on a finding card: a confident network moves a tiny probability (0.0001 ->
-    0.0003, a real shortcut's shift on EfficientNet-Lite0), which three decimals would show as 0.000 twice."""
+    0.0003, a real shortcut's response on EfficientNet-Lite0), which three decimals would show as 0.000 twice."""
     return _fmt(value, ".3f" if value is None or value >= 0.01 else ".1e")
 
 
+def _pair(tests: dict | None, key: str, spec: str) -> str:
+    """A paste test's measure on the probes and on the hard probes, e.g. "+22.0 / +31.5"."""
+    if not tests:
+        return ""
+    return " / ".join(_fmt((tests.get(s) or {}).get(key), spec) for s in ("probes", "hard"))
+
+
 TEMPLATES.filters["fmt"] = _fmt
+TEMPLATES.filters["pair"] = _pair
 TEMPLATES.filters["probability"] = _probability
 TEMPLATES.filters["decisive"] = decisive_text
 TEMPLATES.filters["decisive_short"] = decisive_short
@@ -89,8 +97,8 @@ def render(result: dict, folder: Path) -> str:
             config_yaml=yaml.safe_dump(result["config"]["content"], sort_keys=False), size_warning=size_warning,
             finding_images=FINDING_IMAGES, gallery=_gallery_order(result["visualization"]["classes"]),
             discovered=result.get("discovered") or [], discovered_images=DISCOVERED_IMAGES,
-            causal=any(c.get("causal_flip") is not None for c in result["checks"]),
-            inclass=any(c.get("inclass_shift") is not None for c in result["checks"]))
+            causal=any(c.get("causal") for c in result["checks"]),
+            inclass=any(c.get("inclass") for c in result["checks"]))
 
     html = page(None)
     if len(html.encode()) > LARGE_REPORT_BYTES:  # measured on the page itself, then said on it

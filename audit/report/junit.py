@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from audit.report.decisive import decisive_text
+from audit.report.decisive import decisive_short, decisive_text
 from audit.result import clean
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -59,8 +59,8 @@ def _check_case(suite: ET.Element, c: dict, duration: float) -> None:
                       f"cue p_adj={c['cue_p_adjusted']}, vis effect={c['vis_effect']}, "
                       f"vis p_adj={c['vis_p_adjusted']}")
     if c["level"] == "fail":
-        ET.SubElement(case, "failure", message=xml_safe(f"concept '{c['concept']}' found in class "
-                      f"'{c['class_name']}' where it is not allowed"), type="ConceptFinding").text = detail
+        ET.SubElement(case, "failure", message=xml_safe(f"concept '{c['concept']}' drives class '{c['class_name']}' "
+                      f"where it is not allowed: {decisive_short(c)}"), type="ConceptFinding").text = detail
     elif c["level"] == "allowed":
         ET.SubElement(case, "skipped", message=xml_safe(c["reason"]))
     elif c["level"] == "warn":
@@ -74,8 +74,7 @@ def _discovered_cases(suites: ET.Element, suite: ET.Element, discovered: list[di
     for d in extra:
         case = ET.SubElement(suite, "testcase", classname="audit.discovered",
                              name=xml_safe(f"{d['class_name']} x unnamed pattern {d['pattern']}"), time="0.000")
-        detail = xml_safe(f"{d.get('summary', '')} (causal shift {d['causal_shift']}, flip {d['causal_effect']}, "
-                          f"adjusted p {d['causal_p_adjusted']})")
+        detail = xml_safe(d.get("summary", ""))
         if d["level"] == "fail":
             ET.SubElement(case, "failure", message=xml_safe(f"unnamed pattern {d['pattern']} drives class "
                           f"'{d['class_name']}' (discover.fail)"), type="DiscoveredPattern").text = detail

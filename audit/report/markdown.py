@@ -106,10 +106,10 @@ def _findings_table(findings: list[dict]) -> list[str]:
 def _meanings(m: dict, findings: list[dict]) -> list[str]:
     """What the numbers shown mean (from audit.json's `meanings`)."""
     lines = ["", f"- *decided by*: {m['decided_by']}"]
-    if any(f.get("causal_flip") is not None for f in findings):
-        lines += [f"- *causal flip*: {m['causal_flip']}", f"- *causal shift*: {m['causal_shift']}"]
-    if any(f.get("inclass_shift") is not None for f in findings):
-        lines += [f"- *in-class shift*: {m['inclass_shift']}"]
+    if any(f.get("causal") or f.get("inclass") for f in findings):
+        lines += [f"- *moves*: {m['moves']}", f"- *log-odds*: {m['log_odds']}", f"- *adj. p*: {m['p_adjusted']}"]
+    if any(f.get("inclass") for f in findings):
+        lines += [f"- *in-class*: {m['inclass']}"]
     return lines + [f"- *cue d*: {m['cue_d']}", f"- *cue p (adj.)*: {m['cue_p_adjusted']}",
                     f"- *vis effect*: {m['vis_effect']}", "",
                     "Full report: `index.html` in the report folder (self-contained; open it in a browser)."]

@@ -10,8 +10,8 @@ numbers for a Latin-text watermark of the same layout (a control concept that mu
 Probes: crops of every photo the installed packages ship (scikit-image, scikit-learn,
 matplotlib) at three scales, "plain", and the same crops made less confident in ways that keep
 them natural, "hard" (ImageNet-W measured its +30 points for carton on validation images, far
-less confident than curated crops): a downscale to 64 px and back, a grey occluder over a
-third of the image, a 50/50 blend of two crops, and a tight zoom.
+less confident than curated crops): the audit's own hard copies (audit/evidence/hard.py: a
+downscale, an occluder over a third of the image, a 50/50 blend of two crops, a zoom).
 
     python benchmarks/decision/imagenet_watermark.py [--per-photo 8] [--out benchmarks/results]
 """
@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from audit.demo.imagenet import (CJK_FONTS, CJK_PHRASES, LATIN_FONTS, LATIN_PHRASES, SIZE,  # noqa: E402
                                  _font_path, photo_pool, text_layer)
+from audit.evidence.hard import hard_images  # noqa: E402
+from audit.evidence.causal import log_odds  # noqa: E402
 
 PUBLISHED = {"carton": 478, "monitor": 664, "broom": 462, "apron": 411, "safe": 771}
 # classes nobody published for the watermark: two the audit warned on (candle, shopping basket),
@@ -56,32 +58,6 @@ def crops(photos: dict[str, np.ndarray], per_photo: int, rng: np.random.Generato
                 crop = Image.fromarray(img[top:top + side, left:left + side]).resize((SIZE, SIZE),
                                                                                      Image.Resampling.BICUBIC)
                 out.append(np.asarray(crop))
-    return np.stack(out)
-
-
-def harden(plain: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each crop made less confident one way, in turn: downscale, occluder, blend, zoom."""
-    out = []
-    for i, img in enumerate(plain):
-        kind = i % 4
-        if kind == 0:
-            small = Image.fromarray(img).resize((64, 64), Image.Resampling.BILINEAR)
-            out.append(np.asarray(small.resize((SIZE, SIZE), Image.Resampling.BILINEAR)))
-        elif kind == 1:
-            occluded = img.copy()
-            side = int(SIZE * 0.58)  # a third of the image's area
-            top, left = rng.integers(0, SIZE - side + 1, size=2)
-            occluded[top:top + side, left:left + side] = 128
-            out.append(occluded)
-        elif kind == 2:
-            other = plain[rng.integers(len(plain))]
-            out.append(((img.astype(np.float32) + other) / 2 + 0.5).astype(np.uint8))
-        else:
-            side = int(SIZE * 0.5)
-            top, left = rng.integers(0, SIZE - side + 1, size=2)
-            zoom = Image.fromarray(img[top:top + side, left:left + side]).resize((SIZE, SIZE),
-                                                                                Image.Resampling.BICUBIC)
-            out.append(np.asarray(zoom))
     return np.stack(out)
 
 
@@ -108,27 +84,22 @@ def predict(model, images: np.ndarray, batch: int = 32) -> np.ndarray:
     return np.concatenate(out)
 
 
-def logit_of(logp: np.ndarray, c: int) -> np.ndarray:
-    """log-odds of class c: log p - log(1 - p), stable for tiny p."""
-    lp = logp[:, c]
-    return lp - np.log1p(-np.exp(np.minimum(lp, -1e-12)))
-
-
 def effect(clean, cue, control, c, rng) -> dict:
-    """Prediction-share change into c (points) and log-odds change (nats), cue minus control."""
-    into_cue = (cue.argmax(1) == c).astype(float) - (clean.argmax(1) == c)
-    into_ctl = (control.argmax(1) == c).astype(float) - (clean.argmax(1) == c)
-    per_probe = 100 * (into_cue - into_ctl)
-    odds = logit_of(cue, c) - logit_of(control, c)
+    """Over the probes the model does not put in c (benchmarks/truth.py's definition): the share the
+    watermark moves into c minus the share the mask-matched control paste moves there (points), with a
+    bootstrap 95% interval, and the mean log-odds change of c (nats), watermark minus control."""
+    keep = clean.argmax(1) != c
+    per_probe = 100 * ((cue.argmax(1)[keep] == c).astype(float) - (control.argmax(1)[keep] == c))
+    odds = log_odds(cue[keep, c]) - log_odds(control[keep, c])
     idx = rng.integers(0, len(per_probe), size=(BOOTSTRAP, len(per_probe)))
     boot = per_probe[idx].mean(1)
     return {"share_points": round(float(per_probe.mean()), 2),
             "share_ci95": [round(float(np.percentile(boot, 2.5)), 2), round(float(np.percentile(boot, 97.5)), 2)],
-            "share_cue": round(100 * float((cue.argmax(1) == c).mean()), 2),
-            "share_control": round(100 * float((control.argmax(1) == c).mean()), 2),
+            "share_cue": round(100 * float((cue.argmax(1)[keep] == c).mean()), 2),
+            "share_control": round(100 * float((control.argmax(1)[keep] == c).mean()), 2),
             "share_clean": round(100 * float((clean.argmax(1) == c).mean()), 2),
             "log_odds_nats": round(float(odds.mean()), 3),
-            "prob_rise_points": round(100 * float((np.exp(cue[:, c]) - np.exp(control[:, c])).mean()), 3)}
+            "prob_rise_points": round(100 * float((np.exp(cue[keep, c]) - np.exp(control[keep, c])).mean()), 3)}
 
 
 def main(argv=None) -> int:
@@ -146,7 +117,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     photos = photo_pool()
     plain = crops(photos, args.per_photo, rng)
-    hard = harden(plain, rng)
+    hard = hard_images(plain.astype(np.float32), np.arange(len(plain)), args.seed).round().astype(np.uint8)
     cjk = layers(len(plain), args.seed, CJK_PHRASES, _font_path(CJK_FONTS))
     latin = layers(len(plain), args.seed, LATIN_PHRASES, _font_path(LATIN_FONTS))
     fill = plain[rng.permutation(len(plain))]  # the control: the same masks, another crop's pixels

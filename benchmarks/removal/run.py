@@ -44,11 +44,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from audit import localize, stats  # noqa: E402
-from audit.evidence.causal import SHIFT_CAP, log_probs, logit_spread, paste  # noqa: E402
+from audit.evidence import localize, stats  # noqa: E402
+from audit.evidence.causal import log_odds, log_probs, paste  # noqa: E402
 from audit.demo.build import CLASSES  # noqa: E402
 from audit.demo.drawing import scene  # noqa: E402
-from audit.evidence.inclass import log_odds  # noqa: E402
+
+SHIFT_CAP = 1.0  # this rejected method's own unit (the audit's gate no longer uses it): logit spreads, capped
+
+
+def logit_spread(lp: np.ndarray) -> float:
+    """Median over images of the SD of the log-probabilities of the classes other than the top-1."""
+    top = lp.argmax(1)
+    rest = np.ones_like(lp, bool)
+    rest[np.arange(len(top)), top] = False
+    return float(max(np.median(lp[rest].reshape(len(top), -1).std(axis=1)), 1e-6))
 
 ASSETS = ROOT / "audit" / "demo" / "assets"
 PROBES_PER_CLASS = 60

@@ -47,7 +47,10 @@ EPOCHS = 30
 # small (~0.8 MB) models the test suite uses: an honest retrain of the control and a new shortcut
 EXPORT = {"control_s1": "control_retrain.keras", "shortcut_s2": "new_shortcut.keras"}
 TEST_ASSETS = ROOT / "tests" / "assets" / "retrain"
-STATISTICS = ("causal_effect", "causal_shift", "inclass_shift", "cue_d", "vis_effect", "min(cue_d, vis_effect)")
+# the paste tests' points of probes moved (the largest over tests and probe sets, as baseline gating
+# compares them; on the probes alone; on the hard probes alone), their log-odds rise, and the
+# observational effects
+STATISTICS = ("moves", "moves_probes", "moves_hard", "log_odds", "cue_d", "vis_effect", "min(cue_d, vis_effect)")
 
 
 def models() -> list[dict]:
@@ -167,9 +170,14 @@ def audit(m: dict, variant: str) -> dict:
 
 
 def statistic(check: dict, name: str) -> float | None:
-    if name == "min(cue_d, vis_effect)":
-        return min(check["cue_d"], check["vis_effect"])
-    return check.get(name)
+    from audit.gate.baseline import statistic_value
+
+    if name in ("moves_probes", "moves_hard", "log_odds"):
+        key, sets = ("log_odds", ("probes", "hard")) if name == "log_odds" else ("moves", (name.split("_")[1],))
+        values = [m[key] for test in ("causal", "inclass") for s in sets
+                  for m in [(check.get(test) or {}).get(s)] if m]
+        return max(values) if values else None
+    return statistic_value(check, name)
 
 
 def old_rule_regressions(candidate: dict, baseline: dict) -> int:

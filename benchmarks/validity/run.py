@@ -35,6 +35,10 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 import data  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+from truth import CLEAN, RELYING, exact_cue_truth  # noqa: E402
+
 CACHE = ROOT / "benchmarks" / ".cache" / "validity"
 RHOS = (0.0, 0.5, 0.8, 0.95, 1.0)
 ARCHS = ("plain", "bn255", "residual")
@@ -42,7 +46,7 @@ TRAIN_SEEDS = (0, 1)
 AUDIT_SEEDS = (0, 1, 2)
 TRAIN_PER_CLASS, TEST_PER_CLASS, EPOCHS = 400, 200, 12
 LEARNING_RATE = {"plain": 3e-3, "bn255": 3e-3, "residual": 1e-3}  # residual: 3e-3 did not learn
-RELIES = 0.5  # a model relies on a cue for a class when pasting it flips >= half of the other images
+CALIBRATION_SEED = 0  # thresholds are chosen on the models of training seed 0, reported on the others
 # the opt-in regularization the engine offers, run as a second variant
 # "observational": no probes/cutouts, so the gate rests on visualizations + cue images alone (run with
 #   gate.observational_can_fail: true, to measure what that evidence would do; by default it only warns)
@@ -128,7 +132,9 @@ def train(arch: str, rho: float, seed: int, epochs: int = EPOCHS, per_class: int
 
 
 def ground_truth(path: Path, arch: str, seed: int) -> dict:
-    """Interventions on held-out clean scenes (a seed no training set uses)."""
+    """Interventions on held-out clean scenes (a seed no training set uses), in decision units
+    (benchmarks/truth.py): per cue and class, the points of images the exact cue moves into the
+    class, on the plain scenes and on their hard copies, and the log-odds change."""
     import keras
 
     model = keras.saving.load_model(path, compile=False)
@@ -136,23 +142,22 @@ def ground_truth(path: Path, arch: str, seed: int) -> dict:
     labels = np.repeat(np.arange(K), TEST_PER_CLASS)
     clean = data.scenes(labels, seed=5000 + seed)
 
-    def predict(x):
-        return model.predict(to_input(arch, x), batch_size=256, verbose=0).argmax(-1)
+    def log_probs(x):
+        p = model.predict(to_input(arch, x), batch_size=256, verbose=0).astype(np.float64)
+        return np.log(np.maximum(p, np.finfo(np.float32).tiny))
 
-    base = predict(clean)
+    base = log_probs(clean).argmax(-1)
     truth = {"clean_accuracy": float((base == labels).mean()), "cues": {}}
     targets = cue_targets(seed)
     for cue in data.CUES:
-        pasted = predict(data.apply_cue(cue, clean, seed=6000 + seed))
-        flips = {}
-        for c in range(K):
-            others = labels != c
-            flips[data.CLASSES[c]] = float(((pasted == c) & (base != c))[others].sum() / others.sum())
+        per_class = exact_cue_truth(log_probs, clean, lambda x, cue=cue: data.apply_cue(cue, x, seed=6000 + seed),
+                                    list(range(K)), seed=6500 + seed)
+        pasted = log_probs(data.apply_cue(cue, clean, seed=6000 + seed)).argmax(-1)
         t = targets[cue]
         own = labels == t
         truth["cues"][cue] = {
             "target": data.CLASSES[t],
-            "flip_rate": flips,  # per class: share of other-class images that become it
+            "classes": {data.CLASSES[c]: v for c, v in per_class.items()},
             "target_accuracy_without_cue": float((base[own] == t).mean()),
             "target_accuracy_with_cue": float((pasted[own] == t).mean()),
         }
@@ -252,51 +257,49 @@ def auc(scores, labels) -> float | None:
     return float(greater / (len(pos) * len(neg)))
 
 
-def spearman(a, b) -> float | None:
-    from scipy.stats import spearmanr
-
-    if len(a) < 3:
-        return None
-    return float(spearmanr(a, b).statistic)
-
-
 def gate_score(check: dict) -> float:
-    """The number the gate decides on. With a causal test: the flip difference or the shift,
-    whichever is nearer its fail threshold, as a share of it (1 = at the fail line; the default
-    thresholds 0.15 and 0.5). Else (default `evidence: both` needs both effects) the smaller of
-    cue d and visualization effect."""
-    if check.get("causal_effect") is not None:
-        return max(check["causal_effect"] / 0.15, (check.get("causal_shift") or 0.0) / 0.5,
-                   (check.get("inclass_shift") or 0.0) / 0.5)
-    return min(check["cue_d"], check["vis_effect"])
+    """The number the gate decides on, for the AUROC: with a paste test, the most points of probes
+    the concept moves into the class over both tests and probe sets; else (default `evidence: both`
+    needs both effects) the smaller of cue d and visualization effect, below every paste score."""
+    moves = [m["moves"] for test in ("causal", "inclass") for m in (check.get(test) or {}).values() if m]
+    if moves:
+        return max(moves)
+    return min(check["cue_d"], check["vis_effect"]) - 1000.0
+
+
+def split_summary(rows: list[dict]) -> dict:
+    """Against the truth (benchmarks/truth.py), one audit seed per check: recall on relying pairs,
+    false fails and warnings on clean ones, the band on its own, and the AUROC of the gate score."""
+    relying = [r for r in rows if r["truth_kind"] == "relying"]
+    clean = [r for r in rows if r["truth_kind"] == "clean"]
+    band = [r for r in rows if r["truth_kind"] == "band"]
+    return {
+        "checks": len(rows), "relying_pairs": len(relying), "clean_pairs": len(clean), "band_pairs": len(band),
+        "recall_relying": _rate([r["level"] == "fail" for r in relying]),
+        "false_fails_clean": int(sum(r["level"] == "fail" for r in clean)),
+        "warnings_clean": int(sum(r["level"] == "warn" for r in clean)),
+        "band_fails": int(sum(r["level"] == "fail" for r in band)),
+        "band_warns": int(sum(r["level"] == "warn" for r in band)),
+        "auroc": auc([r["score"] for r in relying + clean], [True] * len(relying) + [False] * len(clean)),
+        "false_fails_clean_list": [f"{r['model']} {r['cue']}->{r['class']} ({r['truth_points']:.1f} pts, "
+                                   f"{r['decided_by']} {r['score']:.1f})" for r in clean if r["level"] == "fail"],
+        "missed_relying_list": [f"{r['model']} {r['cue']}->{r['class']} ({r['truth_points']:.1f} pts, "
+                                f"{r['level']} {r['decided_by']} {r['score']:.1f})"
+                                for r in relying if r["level"] != "fail"],
+    }
 
 
 def summarize(rows: list[dict], variant: str) -> dict:
-    """rows: one per (model, cue, class) with ground truth and the audit's checks per audit seed."""
+    """rows: one per (model, cue, class) with ground truth and the audit's checks per audit seed.
+    Calibration split: training seed 0; held-out split: the other training seeds."""
     first = [r for r in rows if r["variant"] == variant]
     by_seed = {}
     for r in first:
         by_seed.setdefault((r["model"], r["cue"], r["class"]), []).append(r)
     seed0 = [v[0] for v in by_seed.values()]
-    relies = [r["flip_rate"] >= RELIES for r in seed0]
-    planted = [r for r in seed0 if r["planted"]]
-    out = {
-        "checks": len(seed0),
-        "relying_checks": int(sum(relies)),
-        "auroc": {name: auc([f(r) for r in seed0], relies) for name, f in
-                  (("gate_score", lambda r: r["score"]), ("cue_d", lambda r: r["cue_d"]),
-                   ("vis_effect", lambda r: r["vis_effect"]))},
-        "recall_rho_ge_0.9_planted": _rate([r["level"] == "fail" for r in planted if r["rho"] >= 0.9]),
-        "recall_relying": _rate([r["level"] == "fail" for r, y in zip(seed0, relies) if y]),
-        "recall_relying_rho_ge_0.9": _rate([r["level"] == "fail" for r, y in zip(seed0, relies)
-                                            if y and r["rho"] >= 0.9]),
-        "false_positive_rate_controls": _rate([r["level"] == "fail" for r in seed0 if r["rho"] == 0]),
-        "false_positives_controls": int(sum(r["level"] == "fail" for r in seed0 if r["rho"] == 0)),
-        "warnings_controls": int(sum(r["level"] == "warn" for r in seed0 if r["rho"] == 0)),
-        "false_positives_not_relying": int(sum(r["level"] == "fail" for r, y in zip(seed0, relies) if not y)),
-        "spearman_score_vs_flip_planted": spearman([r["score"] for r in planted], [r["flip_rate"] for r in planted]),
-        "spearman_score_vs_flip_all": spearman([r["score"] for r in seed0], [r["flip_rate"] for r in seed0]),
-    }
+    out = {"calibration": split_summary([r for r in seed0 if r["train_seed"] == CALIBRATION_SEED]),
+           "held_out": split_summary([r for r in seed0 if r["train_seed"] != CALIBRATION_SEED]),
+           "all": split_summary(seed0)}
     agree = [len({r["level"] == "fail" for r in v}) == 1 for v in by_seed.values() if len(v) > 1]
     out["seed_agreement"] = _rate(agree)
     return out
@@ -358,26 +361,30 @@ def main(argv=None) -> int:
             gt = m["truth"]["cues"][cue]
             for c, cls in enumerate(data.CLASSES):
                 check = audit["checks"][(cls, cue)]
+                t = gt["classes"][cls]
                 rows.append({"model": name, "arch": m["arch"], "rho": m["rho"], "train_seed": m["seed"],
                              "variant": variant, "audit_seed": audit_seed, "cue": cue, "class": cls,
-                             "planted": targets[cue] == c, "flip_rate": gt["flip_rate"][cls],
+                             "planted": targets[cue] == c, "truth_points": t["points"], "truth_kind": t["kind"],
+                             "truth_plain": t["moves_plain"], "truth_hard": t["moves_hard"],
+                             "truth_log_odds": max(t["log_odds_plain"], t["log_odds_hard"]),
                              "level": check["level"], "score": gate_score(check), "cue_d": check["cue_d"],
-                             "causal_effect": check.get("causal_effect"), "causal_shift": check.get("causal_shift"),
-                             "inclass_shift": check.get("inclass_shift"),
-                             "decided_by": check.get("decided_by"),
-                             "cue_p_adjusted": check["cue_p_adjusted"], "vis_effect": check["vis_effect"]})
+                             "decided_by": check.get("decided_by"), "decided_on": check.get("decided_on"),
+                             "decisive_value": check.get("decisive_value"),
+                             "vis_effect": check["vis_effect"]})
     result = {
         "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "date": dt.date.today().isoformat()},
         "design": {"rhos": sorted({m["rho"] for m in models.values()}), "archs": sorted({m["arch"] for m in models.values()}),
                    "train_seeds": sorted({m["seed"] for m in models.values()}), "audit_seeds": list(audit_seeds),
-                   "variants": {v: VARIANTS[v] for v in variants}, "relies_if_flip_rate_at_least": RELIES,
+                   "variants": {v: VARIANTS[v] for v in variants},
+                   "truth": {"relying_at_least_points": RELYING, "clean_below_points": CLEAN,
+                             "calibration_train_seed": CALIBRATION_SEED},
                    "audit_code_version": code_version(), "train_per_class": TRAIN_PER_CLASS, "test_per_class": TEST_PER_CLASS, "epochs": EPOCHS,
                    "smoke": args.smoke},
         "models": [{"name": n, "arch": m["arch"], "rho": m["rho"], "train_seed": m["seed"],
                     "clean_accuracy": m["truth"]["clean_accuracy"], "cue_only": m["truth"]["cue_only"],
-                    "planted": {cue: {**m["truth"]["cues"][cue],
-                                      "flip_rate": m["truth"]["cues"][cue]["flip_rate"][m["truth"]["cues"][cue]["target"]]}
+                    "planted": {cue: {"target": m["truth"]["cues"][cue]["target"],
+                                      "points": m["truth"]["cues"][cue]["classes"][m["truth"]["cues"][cue]["target"]]["points"]}
                                 for cue in data.CUES},
                     "verdicts": {f"{v}/seed{a}": audits[(n, v, a)]["verdict"] for v in variants for a in audit_seeds}}
                    for n, m in models.items()],
@@ -414,27 +421,26 @@ def markdown(r: dict) -> str:
     lines = [f"Validity benchmark, {m['date']}, {m['cpu']} ({m['cores']} cores): {len(r['models'])} models "
              f"(rho {', '.join(f'{x:g}' for x in d['rhos'])} x {', '.join(d['archs'])} x training seeds "
              f"{d['train_seeds']}), audit seeds {d['audit_seeds']}; this invocation {r['seconds']['total']:.0f} s "
-             f"(models, ground truth and audits are reused from the cache when present).", "",
-             "| variant | AUROC (gate score / cue d / vis effect) | recall, planted rho >= 0.9 | recall, relying | "
-             "false positives on controls | warnings on controls | fails where not relying | "
-             "Spearman score~flip (planted / all) | seed agreement |",
+             f"(models, ground truth and audits are reused from the cache when present). Truth: the exact cue on "
+             f"held-out scenes, plain and hard; relying >= {RELYING:g} points, clean < {CLEAN:g}. Thresholds "
+             f"chosen on training seed {CALIBRATION_SEED} (calibration), reported on the others (held out).", "",
+             "| variant | split | relying pairs | recall | clean pairs | false fails | warnings on clean | "
+             "band pairs (fail / warn) | AUROC |",
              "|---|---|---:|---:|---:|---:|---:|---|---:|"]
     for v, s in r["summary"].items():
-        a = s["auroc"]
-        lines.append(f"| {v} | {_fmt(a['gate_score'])} / {_fmt(a['cue_d'])} / {_fmt(a['vis_effect'])} | "
-                     f"{_fmt(s['recall_rho_ge_0.9_planted'], '.0%')} | {_fmt(s['recall_relying'], '.0%')} | "
-                     f"{s['false_positives_controls']} ({_fmt(s['false_positive_rate_controls'], '.1%')}) | "
-                     f"{s['warnings_controls']} | {s['false_positives_not_relying']} | "
-                     f"{_fmt(s['spearman_score_vs_flip_planted'])} / {_fmt(s['spearman_score_vs_flip_all'])} | "
-                     f"{_fmt(s['seed_agreement'], '.1%')} |")
+        for split in ("calibration", "held_out"):
+            x = s[split]
+            lines.append(f"| {v} | {split} | {x['relying_pairs']} | {_fmt(x['recall_relying'], '.0%')} | "
+                         f"{x['clean_pairs']} | {x['false_fails_clean']} | {x['warnings_clean']} | "
+                         f"{x['band_pairs']} ({x['band_fails']} / {x['band_warns']}) | {_fmt(x['auroc'], '.3f')} |")
     shown = "default" if "default" in r["summary"] else next(iter(r["summary"]))
-    lines += ["", f"Per model ({shown} variant, audit seed 0): planted cue -> flip rate / gate level",
-              "", "| model | clean acc | " + " | ".join(d_ for d_ in data.CUES) + " | verdict |",
+    lines += ["", f"Per model ({shown} variant, audit seed {d['audit_seeds'][0]}): planted cue -> truth points / "
+              "gate level", "", "| model | clean acc | " + " | ".join(d_ for d_ in data.CUES) + " | verdict |",
               "|---|---:|" + "---|" * len(data.CUES) + "---|"]
     levels = {(x["model"], x["cue"]): x["level"] for x in r["rows"]
-              if x["variant"] == shown and x["audit_seed"] == 0 and x["planted"]}
+              if x["variant"] == shown and x["audit_seed"] == d["audit_seeds"][0] and x["planted"]}
     for mod in r["models"]:
-        cells = [f"{mod['planted'][c]['flip_rate']:.2f} / {levels.get((mod['name'], c), '?')}" for c in data.CUES]
+        cells = [f"{mod['planted'][c]['points']:.0f} / {levels.get((mod['name'], c), '?')}" for c in data.CUES]
         first = next(iter(mod["verdicts"].values()))
         lines.append(f"| {mod['name']} | {mod['clean_accuracy']:.3f} | " + " | ".join(cells) + f" | {first} |")
     return "\n".join(lines) + "\n"

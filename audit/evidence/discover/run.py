@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audit.evidence import localize, stats
-from audit.evidence.causal import CausalScores, causal_scores, log_probs, paste
+from audit.evidence.causal import PROBE_SETS, CausalScores, causal_scores, log_probs, paste
 from audit.evidence.discover import regions
 from audit.evidence.discover.contributions import class_contributions, mean_gradient
 from audit.evidence.discover.maximize import pattern_scorer
@@ -33,7 +33,7 @@ class Discovery:
     kept: float                   # share of its (correctly predicted) source probes still in the class without it
     gradient: np.ndarray = field(repr=False)   # (h, w, D) mean d logit / d feature, for its visualization
     component: np.ndarray = field(repr=False)  # (D,)
-    causal: dict | None = None    # flip, flip_control, effect, logp_rise, shift, p, p_adjusted, pastes
+    causal: dict | None = None    # per probe set (causal.PROBE_SETS): causal.Measures.at + p adjusted; pastes
     shown_pastes: list[int] = field(default_factory=list)  # paste indices a reviewer is shown
     level: str = "review"
 
@@ -116,17 +116,18 @@ def insertion_test(model: LoadedModel, patterns: list[Discovery], probes: np.nda
             model, [d.cutouts], probes[others], source, np.array([d.class_index]), seed + d.pattern,
             clean=None if clean is None else clean[others], control="mask", batch_size=batch,
             concepts=(f"discovered pattern {d.pattern} of {model.classes[d.class_index]}",))
-        d.causal = {"flip": float(scores.flip[0, 0]), "flip_control": float(scores.flip_control[0, 0]),
-                    "effect": float(scores.effect[0, 0]), "logp_rise": float(scores.logp_rise[0, 0]),
-                    "shift": float(scores.shift[0, 0]), "p": float(scores.p[0, 0]), "pastes": scores.pairs}
+        d.causal = {name: m.at(0, 0) for name, m in scores.sets.items()}
+        d.causal["pastes"] = scores.pairs
         d.shown_pastes = [int(i) for i in scores.examples[0, 0] if i >= 0]
-    tested = [d for d in patterns if d.causal is not None and np.isfinite(d.causal["p"])]
-    for d, p in zip(tested, stats.holm(np.array([d.causal["p"] for d in tested]))):
-        d.causal["p_adjusted"] = float(p)
+    # Holm over every pattern and both probe sets, one family per statistic
+    tested = [m for d in patterns if d.causal is not None for m in (d.causal[s] for s in PROBE_SETS) if m]
+    for key in ("p", "log_odds_p"):
+        for m, p in zip(tested, stats.holm(np.array([m[key] for m in tested]))):
+            m[key + "_adjusted"] = float(p)
 
 
 def _meets(c: dict, level: CausalLevel) -> bool:
-    return c["p_adjusted"] <= level.max_p and (c["effect"] >= level.min_flip or c["shift"] >= level.min_shift)
+    return any(level.reached(m, m["p_adjusted"], m["log_odds_p_adjusted"]) for m in (c[s] for s in PROBE_SETS) if m)
 
 
 def assign_levels(patterns: list[Discovery], cfg: DiscoverConfig) -> None:
@@ -138,7 +139,7 @@ def assign_levels(patterns: list[Discovery], cfg: DiscoverConfig) -> None:
     fail: only when `discover.fail` is configured, likewise."""
     for d in patterns:
         c = d.causal
-        if c is None or "p_adjusted" not in c:
+        if c is None or not any(c[s] for s in PROBE_SETS):
             d.level = "review"
             continue
         kept = bool(d.kept >= cfg.min_kept)
