@@ -15,6 +15,8 @@ CONCEPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # before anything is checked; far above any sensible audit.
 MAX_EXAMPLES = 100_000
 MAX_RANDOM_DIRECTIONS = 100_000
+# Images read per folder when the config does not say (`concepts.max_examples`).
+DEFAULT_MAX_EXAMPLES = 200
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def parse_concepts(sec: Section, discovering: bool = False) -> ConceptsConfig:
     bank = [_concept(bank_sec, name) for name in bank_sec.data]
     out = ConceptsConfig(
         layer=layer, negatives=negatives, bank=tuple(bank),
-        max_examples=sec.get("max_examples", int, 200, check=within(4, MAX_EXAMPLES),
+        max_examples=sec.get("max_examples", int, DEFAULT_MAX_EXAMPLES, check=within(4, MAX_EXAMPLES),
                              fix=f"use a whole number from 4 to {MAX_EXAMPLES}"),
         random_directions=sec.get("random_directions", int, 500, check=within(20, MAX_RANDOM_DIRECTIONS),
                                   fix=f"use a whole number from 20 to {MAX_RANDOM_DIRECTIONS}"),
