@@ -11,6 +11,8 @@ from audit.config.reader import Section, name_list, within
 from audit.config.yaml_input import short_repr
 
 CONCEPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# What CONCEPT_NAME accepts, as the fix an error gives (the config's bank and `audit concept from-pattern`)
+CONCEPT_NAME_HINT = "use letters, digits, '-', '_' or '.', starting with a letter or digit"
 # Upper bounds that stop a typo (or a hostile config) from asking for gigabytes of memory
 # before anything is checked; far above any sensible audit.
 MAX_EXAMPLES = 100_000
@@ -69,8 +71,7 @@ def parse_concepts(sec: Section, discovering: bool = False) -> ConceptsConfig:
 def _concept(bank_sec: Section, name) -> ConceptConfig:
     # names become file names in the report; names starting with "_" are the tool's own
     if not isinstance(name, str) or not CONCEPT_NAME.fullmatch(name):
-        bank_sec.fail(bank_sec.key(str(name)), "is not a usable concept name",
-                      "use letters, digits, '-', '_' or '.', starting with a letter or digit")
+        bank_sec.fail(bank_sec.key(str(name)), "is not a usable concept name", CONCEPT_NAME_HINT)
     c = bank_sec.section(name)
     examples = c.path_value("examples", must="dir")
     allowed = name_list(c, "allowed_in", "list class names where the concept belongs, or [] for none") or ()
