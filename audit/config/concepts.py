@@ -19,6 +19,9 @@ MAX_EXAMPLES = 100_000
 MAX_RANDOM_DIRECTIONS = 100_000
 # Images read per folder when the config does not say (`concepts.max_examples`).
 DEFAULT_MAX_EXAMPLES = 200
+# The fewest example images a concept can be learned from (`audit validate` and `audit run` refuse
+# fewer); `concepts.max_examples` may not cut a concept below it.
+MIN_EXAMPLES = 4
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ def parse_concepts(sec: Section, discovering: bool = False) -> ConceptsConfig:
     bank = [_concept(bank_sec, name) for name in bank_sec.data]
     out = ConceptsConfig(
         layer=layer, negatives=negatives, bank=tuple(bank),
-        max_examples=sec.get("max_examples", int, DEFAULT_MAX_EXAMPLES, check=within(4, MAX_EXAMPLES),
-                             fix=f"use a whole number from 4 to {MAX_EXAMPLES}"),
+        max_examples=sec.get("max_examples", int, DEFAULT_MAX_EXAMPLES, check=within(MIN_EXAMPLES, MAX_EXAMPLES),
+                             fix=f"use a whole number from {MIN_EXAMPLES} to {MAX_EXAMPLES}"),
         random_directions=sec.get("random_directions", int, 500, check=within(20, MAX_RANDOM_DIRECTIONS),
                                   fix=f"use a whole number from 20 to {MAX_RANDOM_DIRECTIONS}"),
         probes=sec.path_value("probes", required=False, must="dir"),

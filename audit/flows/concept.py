@@ -11,8 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
+from audit.config.concepts import MIN_EXAMPLES
 from audit.errors import UserError
-from audit.inputs.folders import MIN_EXAMPLES
 
 
 def _read_report(path: Path) -> dict:
