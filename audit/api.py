@@ -95,6 +95,7 @@ def run(config: Config | str | Path, out: str | Path | None = None, *, baseline:
               must be new, empty, or an earlier report.
     baseline: the last released model's `audit.json` (default: `gate.baseline` of the config).
     history:  a folder to keep the run history in (`history.json` + `index.html`); default: none.
+              Not the report folder nor inside it, nor inside a folder the run reads (UserError).
     progress: show a progress bar while visualizing.
     log:      a callable taking one line of text (stage timings); default: silent.
 
@@ -102,14 +103,20 @@ def run(config: Config | str | Path, out: str | Path | None = None, *, baseline:
     any other exception is an internal error: the report folder is then replaced by an error
     report (`crash.txt`, a JUnit `<error>`), so a stale report never passes for this run."""
     cfg = config if isinstance(config, Config) else load_config(config)
+    target = Path(out) if out is not None else cfg.report.out
+    baseline = Path(baseline) if baseline is not None else None
+    if history is not None:  # before the work: the history's folder must stay apart from the report and inputs
+        from audit.config.load import run_inputs
+        from audit.report.history import check_history_folder
+
+        check_history_folder(Path(history), target, run_inputs(cfg, baseline), "history")
     require_tensorflow()
     from audit.report import ci
     from audit.flows.run import run_audit
 
-    target = Path(out) if out is not None else cfg.report.out
     try:
         _, _, report_dir = run_audit(cfg, out=target, progress=progress, log=log or (lambda *_: None),
-                                     baseline=Path(baseline) if baseline is not None else None)
+                                     baseline=baseline)
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:

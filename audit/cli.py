@@ -92,14 +92,17 @@ def _run_and_print(cfg, args) -> int:
     """`audit run` and `audit demo`: the API does the work; this prints for a terminal and for CI."""
     from audit.config.load import run_inputs
     from audit.report.folder import check_replaceable
+    from audit.report.history import check_history_folder
     from audit.report import ci
     from audit.api import run
 
     baseline = getattr(args, "baseline", None)
     check_replaceable(args.out or cfg.report.out, inputs=run_inputs(cfg, baseline))  # before TensorFlow's import
+    history = None if args.no_history else args.history
+    if history is not None:
+        check_history_folder(history, args.out or cfg.report.out, run_inputs(cfg, baseline))
     _quiet_tensorflow()
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    history = None if args.no_history else args.history
     audit = run(cfg, out=args.out, baseline=baseline, history=history,
                 progress=not args.no_progress and not args.quiet, log=log)
     result, out = audit.data, audit.report_dir

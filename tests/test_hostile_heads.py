@@ -219,6 +219,27 @@ def test_nan_logits_on_pastes_fail_closed(tmp_path):
         inclass_scores(model, [cut], probes, labels, negatives, np.arange(6), 0, concepts=["arm"])
 
 
+def test_nan_logits_in_discoverys_removal_test_fail_closed(tmp_path):
+    """The removal test read predictions by argmax, which takes a NaN row for the class of its first
+    NaN: filled regions that made the logits NaN read as a pattern kept by class 0 (kept 1.0) and
+    removed from every other class, silently; with `discover.warn` or `fail` kept decides the level."""
+    from audit.evidence.discover.run import Discovery, removal_test
+
+    model = load_model(ModelConfig(_nan_on_marker(tmp_path / "nan.keras"), CLASSES, None, (0.0, 1.0), None, False))
+    rng = np.random.default_rng(0)
+    probes = (0.5 * rng.random((30, *SHAPE))).astype("float32")  # never the marker
+    labels = model.forward(probes)[1].numpy().argmax(1)
+    own = probes[labels == labels[0]][:4]
+    alpha = np.zeros((len(own), *SHAPE[:2], 1), np.float32)
+    alpha[:, :8, :8] = 1.0  # the pattern's region: the top-left corner
+    pattern = Discovery(int(labels[0]), 1, 0.5, own, alpha[..., 0], np.ones(len(own)),
+                        np.concatenate([own, alpha], -1), float("nan"), np.zeros((1, 1, 1)), np.zeros(1))
+    negatives = np.broadcast_to(MAGENTA, (10, *SHAPE)).copy()  # the fill puts the marker in: NaN logits
+    with pytest.raises(UserError, match=r"non-finite logits .* on 4 of 4 images discovered pattern 1 of .* "
+                                        r"filled with an unrelated image \(removal test\)"):
+        removal_test(model, [pattern], probes, labels, negatives, 0, 32)
+
+
 def test_the_evidence_statement_says_why_no_check_was_tested():
     """Cutouts given but no gated check tested is not "no concept has cutouts"."""
     from audit.flows.record import evidence_statement

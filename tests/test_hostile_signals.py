@@ -15,6 +15,8 @@ from audit.report.folder import MARKER, staged_folder
 from conftest import ROOT
 from hostile_helpers import no_staging_left, snapshot, tiny_config, write_yaml
 
+sys.path.insert(0, str(ROOT / "benchmarks" / "stress"))  # report_swaps: the benchmark's swap round
+
 
 def _previous_report(out):
     with staged_folder(out) as stage:
@@ -57,31 +59,16 @@ def test_a_signal_while_writing_leaves_the_previous_report_and_no_staging(tmp_pa
     no_staging_left(tmp_path)
 
 
-SWAPPER = """
-import sys, time
-from audit.report.folder import staged_folder
-target, start, rounds, me = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-while time.time() < start:
-    pass
-for i in range(rounds):
-    with staged_folder(target) as stage:
-        (stage / "audit.json").write_text(f"{me} {i}")
-        (stage / "images").mkdir()
-        (stage / "images" / "a.png").write_text(me)
-"""
-
-
 @pytest.mark.slow
 def test_concurrent_runs_swapping_one_report_folder_never_race(tmp_path):
     """A stress run, not a retry: 4 processes x 500 synchronized swaps of the same folder (before the
     fix about 1 swap in 10,000 raised FileNotFoundError and left an `.old-` folder beside the target);
     every swap succeeds and one complete report remains."""
+    from report_swaps import swap_concurrently
+
     target = tmp_path / "report"
-    start = time.time() + 1.5
-    procs = [subprocess.Popen([sys.executable, "-c", SWAPPER, str(target), str(start), "500", f"p{k}"],
-                              cwd=ROOT, stderr=subprocess.PIPE, text=True) for k in range(4)]
-    errors = [p.communicate(timeout=600)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    outcomes = swap_concurrently(target, processes=4, rounds=500, start_in=1.5, timeout=600)
+    assert [code for code, _ in outcomes] == [0, 0, 0, 0], [error for _, error in outcomes]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
     assert sorted(json.loads((target / MARKER).read_text())["files"]) == ["audit.json", "images/a.png"]
     writer = (target / "audit.json").read_text().split()[0]

@@ -98,6 +98,31 @@ def test_a_run_never_writes_its_report_over_or_into_what_it_reads(tmp_path):
     refused_untouched(tmp_path, "run", cfg, words=("report.out", "is concepts.negatives"))
 
 
+def test_the_run_history_is_never_written_into_what_the_run_reads_or_into_its_report(tmp_path):
+    """`--history DIR` adds history.json and index.html to DIR: inside a probe folder it would become a
+    class sub-folder of the next run, in a concept folder part of the concept, in the report folder
+    files the next run refuses to replace. The reports' parent folder (containing them) stays fine."""
+    import audit
+    from audit.report.history import check_history_folder
+
+    probes, examples = tmp_path / "probes", tmp_path / "arm"
+    for i in range(20):
+        _png(probes / f"p{i:02d}.png", 10 * i)
+        _png(examples / f"a{i:02d}.png", 10 * i)
+    cfg = tiny_config(tmp_path)
+    cfg["concepts"]["probes"] = str(probes)
+    cfg["concepts"]["bank"]["arm"]["examples"] = str(examples)
+    path = write_yaml(tmp_path, cfg)
+    for history, words in [(probes / "history", "lies inside concepts.probes"),
+                           (examples, "is concepts.bank.arm.examples"),
+                           (tmp_path / "out", "is report.out"),
+                           (tmp_path / "out" / "runs", "lies inside report.out")]:
+        refused_untouched(tmp_path, "run", path, "--history", history, words=("--history", words, "apart from"))
+    with pytest.raises(UserError, match="^history: .* lies inside concepts.probes"):
+        audit.run(path, history=probes / "history")  # the API refuses too, before any work
+    check_history_folder(tmp_path, tmp_path / "out", [("concepts.probes", probes)])  # containing them: fine
+
+
 def test_markers_written_before_kinds_are_read_as_what_they_were_written_for(tmp_path):
     """An older version wrote the same marker for both; a concept folder is the one with pattern.json."""
     concept = tmp_path / "old-concept"

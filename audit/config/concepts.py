@@ -11,10 +11,17 @@ from audit.config.reader import Section, name_list, within
 from audit.config.yaml_input import short_repr
 
 CONCEPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# What CONCEPT_NAME accepts, as the fix an error gives (the config's bank and `audit concept from-pattern`)
+CONCEPT_NAME_HINT = "use letters, digits, '-', '_' or '.', starting with a letter or digit"
 # Upper bounds that stop a typo (or a hostile config) from asking for gigabytes of memory
 # before anything is checked; far above any sensible audit.
 MAX_EXAMPLES = 100_000
 MAX_RANDOM_DIRECTIONS = 100_000
+# Images read per folder when the config does not say (`concepts.max_examples`).
+DEFAULT_MAX_EXAMPLES = 200
+# The fewest example images a concept can be learned from (`audit validate` and `audit run` refuse
+# fewer); `concepts.max_examples` may not cut a concept below it.
+MIN_EXAMPLES = 4
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,8 @@ def parse_concepts(sec: Section, discovering: bool = False) -> ConceptsConfig:
     bank = [_concept(bank_sec, name) for name in bank_sec.data]
     out = ConceptsConfig(
         layer=layer, negatives=negatives, bank=tuple(bank),
-        max_examples=sec.get("max_examples", int, 200, check=within(4, MAX_EXAMPLES),
-                             fix=f"use a whole number from 4 to {MAX_EXAMPLES}"),
+        max_examples=sec.get("max_examples", int, DEFAULT_MAX_EXAMPLES, check=within(MIN_EXAMPLES, MAX_EXAMPLES),
+                             fix=f"use a whole number from {MIN_EXAMPLES} to {MAX_EXAMPLES}"),
         random_directions=sec.get("random_directions", int, 500, check=within(20, MAX_RANDOM_DIRECTIONS),
                                   fix=f"use a whole number from 20 to {MAX_RANDOM_DIRECTIONS}"),
         probes=sec.path_value("probes", required=False, must="dir"),
@@ -67,8 +74,7 @@ def parse_concepts(sec: Section, discovering: bool = False) -> ConceptsConfig:
 def _concept(bank_sec: Section, name) -> ConceptConfig:
     # names become file names in the report; names starting with "_" are the tool's own
     if not isinstance(name, str) or not CONCEPT_NAME.fullmatch(name):
-        bank_sec.fail(bank_sec.key(str(name)), "is not a usable concept name",
-                      "use letters, digits, '-', '_' or '.', starting with a letter or digit")
+        bank_sec.fail(bank_sec.key(str(name)), "is not a usable concept name", CONCEPT_NAME_HINT)
     c = bank_sec.section(name)
     examples = c.path_value("examples", must="dir")
     allowed = name_list(c, "allowed_in", "list class names where the concept belongs, or [] for none") or ()

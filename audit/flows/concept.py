@@ -11,10 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
+from audit.config.concepts import MIN_EXAMPLES
 from audit.errors import UserError
-from audit.inputs.folders import MIN_EXAMPLES
-
-CONCEPT_NAME_HINT = "use letters, digits, '-', '_' or '.', starting with a letter or digit"
 
 
 def _read_report(path: Path) -> dict:
@@ -56,7 +54,7 @@ def _source_file(report_dir: Path, rel, path: Path) -> Path:
 
 
 def promote(report: Path, class_name: str, pattern: int, name: str, out: Path) -> dict:
-    from audit.config.concepts import CONCEPT_NAME
+    from audit.config.concepts import CONCEPT_NAME, CONCEPT_NAME_HINT
     from audit.report.folder import check_replaceable, staged_folder
 
     if not CONCEPT_NAME.fullmatch(name):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from audit.config.concepts import DEFAULT_MAX_EXAMPLES
 from audit.config.load import load_config
 from audit.config.model import ModelConfig, parse_model
 from audit.config.report import ReportConfig, parse_report
@@ -104,8 +105,9 @@ def _load(cfg: DiscoverRunConfig):
 
     model = load_model(cfg.model, cfg.layer)
     size, ch = model.input_shape[:2], model.input_shape[2]
-    probes = load_class_probes(model, cfg.probes, "discover.probes", 200, cfg.visualize.seed)
-    negatives = None if cfg.negatives is None else load_folder(cfg.negatives, size, ch, "negatives", 200)
+    limit = DEFAULT_MAX_EXAMPLES  # concepts.max_examples' default; a config's own value is not read here
+    probes = load_class_probes(model, cfg.probes, "discover.probes", limit, cfg.visualize.seed)
+    negatives = None if cfg.negatives is None else load_folder(cfg.negatives, size, ch, "negatives", limit)
     names = cfg.visualize.classes or tuple(model.classes[i] for i in sorted(set(probes.labels.tolist())))
     for n in names:
         if n not in model.classes:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.config.concepts import MIN_EXAMPLES
 from audit.config.load import Config
 from audit.errors import UserError
 from audit.images import load_folder
-from audit.inputs.folders import MIN_EXAMPLES, MIN_NEGATIVES, check_folders
+from audit.inputs.folders import MIN_NEGATIVES, check_folders
 from audit.inputs.probes import ProbeSet, load_probes
 
 MIN_DISTINCT_NEGATIVES = 10  # fewer distinct images give the null no spread

@@ -3,12 +3,13 @@ TensorFlow, no decoding), so `audit validate` and `audit run` refuse the same co
 
 from __future__ import annotations
 
+from audit.config.concepts import MIN_EXAMPLES
 from audit.config.load import Config
 from audit.errors import UserError
 from audit.images import list_images
 from audit.inputs.probes import scan_probes
 
-MIN_NEGATIVES, MIN_EXAMPLES = 10, 4
+MIN_NEGATIVES = 10
 
 
 def check_folders(cfg: Config) -> dict:

@@ -133,16 +133,18 @@ def check_replaceable(target: Path, key: str = "report.out", kind: str = "report
 def check_outside_inputs(target: Path, inputs, key: str = "report.out") -> None:
     """An output folder is replaced whole: refuse one that is, contains or lies inside a path the same
     command reads (its model, image folders, baseline, source report), whatever its marker says."""
-    out = Path(os.path.realpath(target))
     for name, path in inputs:
-        if path is None:
-            continue
-        read = Path(os.path.realpath(path))
-        how = ("is" if out == read else "lies inside" if read in out.parents else
-               "contains" if out in read.parents else None)
+        how = None if path is None else overlap(target, path)
         if how is not None:
             raise UserError(f"{key}: {target} {how} {name} ({path}), which this command reads; the output replaces "
                             "its whole folder: choose a folder apart from the inputs")
+
+
+def overlap(target: Path, other: Path) -> str | None:
+    """How `target` sits against `other` once links are resolved: "is", "lies inside", "contains" or None."""
+    target, other = Path(os.path.realpath(target)), Path(os.path.realpath(other))
+    return ("is" if target == other else "lies inside" if other in target.parents else
+            "contains" if target in other.parents else None)
 
 
 def _check_replaceable_locked(target: Path, key: str, kind: str = "report") -> None:

@@ -17,7 +17,8 @@ import re
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from audit.report.folder import write_text_atomic
+from audit.errors import UserError
+from audit.report.folder import overlap, write_text_atomic
 from audit.result import clean
 
 MAX_RUNS = 200
@@ -70,6 +71,18 @@ def _ours(page: Path) -> bool:
         return False
     with open(page, encoding="utf-8", errors="replace") as fh:
         return MARKER in fh.read(500)
+
+
+def check_history_folder(root: Path, report_dir: Path, inputs, key: str = "--history") -> None:
+    """The history adds history.json, index.html and a lock file to `root` (creating it): refuse a
+    `root` that is or lies inside a path the run reads (a concept or probe folder, a SavedModel: those
+    files would become part of it) or the run's report folder (the next run would refuse to replace a
+    folder holding files it did not write). `root` may contain them: the reports' parent is the usual place."""
+    for name, path in [("report.out", report_dir), *inputs]:
+        how = None if path is None else overlap(root, path)
+        if how in ("is", "lies inside"):
+            raise UserError(f"{key}: {root} {how} {name} ({path}); the history writes history.json and index.html "
+                            "there: choose a folder apart from the report and the inputs, e.g. the report's parent")
 
 
 def record_run(result: dict, report_dir: Path, root: Path | None = None) -> Path:

@@ -10,6 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]  # the swappers import `audit` from this checkout
+
+# One run's report: a file and a file in a subfolder, so a mix of two runs' files would show.
 SWAPPER = """
 import sys, time
 from audit.report.folder import staged_folder
@@ -19,20 +22,29 @@ while time.time() < start:
 for i in range(rounds):
     with staged_folder(target) as stage:
         (stage / "audit.json").write_text(f"{me} {i}")
+        (stage / "images").mkdir()
+        (stage / "images" / "a.png").write_text(me)
 """
+
+
+def swap_concurrently(target: Path, processes: int, rounds: int, start_in: float,
+                      timeout: float | None = None) -> list[tuple[int, str]]:
+    """Start `processes` swappers that all begin `start_in` seconds from now (so they collide) and
+    each swap `target` `rounds` times; return every process's (exit code, stderr)."""
+    start = time.time() + start_in
+    procs = [subprocess.Popen([sys.executable, "-c", SWAPPER, str(target), str(start), str(rounds), f"p{k}"],
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True) for k in range(processes)]
+    errors = [p.communicate(timeout=timeout)[1] for p in procs]
+    return [(p.returncode, e) for p, e in zip(procs, errors)]
 
 
 def one_round(processes: int, rounds: int) -> tuple[bool, str]:
     with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "report"
-        start = time.time() + 2
-        procs = [subprocess.Popen([sys.executable, "-c", SWAPPER, str(target), str(start), str(rounds), f"p{k}"],
-                                  stderr=subprocess.PIPE, text=True) for k in range(processes)]
-        errors = [p.communicate()[1] for p in procs]
+        outcomes = swap_concurrently(Path(tmp) / "report", processes, rounds, start_in=2)
         left = sorted(p.name for p in Path(tmp).iterdir())
-        ok = all(p.returncode == 0 for p in procs) and left == ["report"]
-        return ok, "" if ok else f"exit codes {[p.returncode for p in procs]}, left {left}: " + \
-            " | ".join(e.strip().splitlines()[-1] for e in errors if e.strip())
+        ok = all(code == 0 for code, _ in outcomes) and left == ["report"]
+        return ok, "" if ok else f"exit codes {[code for code, _ in outcomes]}, left {left}: " + \
+            " | ".join(e.strip().splitlines()[-1] for _, e in outcomes if e.strip())
 
 
 def main() -> int:

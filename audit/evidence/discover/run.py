@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audit.evidence import localize, stats
-from audit.evidence.causal import PROBE_SETS, CausalScores, causal_scores, log_probs, paste
+from audit.evidence.causal import PROBE_SETS, CausalScores, causal_scores, log_probs, paste, require_finite
 from audit.evidence.discover import regions
 from audit.evidence.discover.contributions import class_contributions, mean_gradient
 from audit.evidence.discover.maximize import pattern_scorer
@@ -89,7 +89,8 @@ def removal_test(model: LoadedModel, patterns: list[Discovery], probes: np.ndarr
     class, the share still put there once the region is filled with an unrelated image (the
     insertion test's control paste, applied to the class's own image). The class's object
     carries the class: without it the prediction goes. A cue that merely comes with the object
-    can go while the prediction stays."""
+    can go while the prediction stays. Non-finite logits stop the run (require_finite): argmax
+    reads a row with a NaN as the class of its first NaN, so a NaN would count as kept or not, silently."""
     for d in patterns:
         if not len(d.cutouts):
             continue
@@ -97,8 +98,10 @@ def removal_test(model: LoadedModel, patterns: list[Discovery], probes: np.ndarr
         fill = fill_source(probes, labels, negatives, d.class_index)
         rng = np.random.default_rng([seed, 17, d.class_index, d.pattern])
         filled = paste(images, fill[rng.integers(0, len(fill), len(images))], alpha)
-        before = log_probs(model, images, batch).argmax(1) == d.class_index
-        after = log_probs(model, filled, batch).argmax(1) == d.class_index
+        source = f"images discovered pattern {d.pattern} of {model.classes[d.class_index]!r} was cut out of"
+        removed = f"{source}, its region filled with an unrelated image (removal test)"
+        before = require_finite(log_probs(model, images, batch), source).argmax(1) == d.class_index
+        after = require_finite(log_probs(model, filled, batch), removed).argmax(1) == d.class_index
         d.kept = float(after[before].mean()) if before.any() else float("nan")
 
 
