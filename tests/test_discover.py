@@ -78,7 +78,7 @@ def test_empty_bank_run_surfaces_the_arm_in_dumbbell_with_a_significant_insertio
             arm = masks.get(rgba[..., :3].tobytes())
             if arm is not None and arm.any():
                 coverage.append(((rgba[..., 3] > 127) & arm).sum() / arm.sum())
-        if e["causal_p_adjusted"] < 0.01 and coverage:
+        if min(m["p_adjusted"] for m in e["causal"].values() if m) < 0.01 and coverage:
             best = max(best, float(np.mean(coverage)))
     # a significant dumbbell pattern whose cutouts hold most of the arm's pixels
     assert best >= 0.5, best
@@ -134,7 +134,8 @@ def test_discover_command_needs_only_a_model_and_class_folders_and_repeats_itsel
     assert proc.returncode == 0, proc.stderr
     result = json.loads((out / "discovery.json").read_text())
     assert {e["class_name"] for e in result["discovered"]} == {"dumbbell", "ball"}
-    assert all(e["visualizations"] == [] and e["causal_p_adjusted"] is not None for e in result["discovered"])
+    assert all(e["visualizations"] == [] and e["causal"]["probes"]["p_adjusted"] is not None
+               for e in result["discovered"])
     assert "Unnamed patterns to review" in (out / "index.html").read_text()
     again = run_cli("discover", "--model", ASSETS / "models" / "demo_shortcut.keras", "--probes", validation,
                     "--classes-file", classes, "--input-range", "0,1", "--classes", "dumbbell,ball",

@@ -110,7 +110,7 @@ def test_report_in_a_real_browser(browser, shortcut_run):
     assert len(rows) == len(findings) and ["dumbbell", "arm", "fail"] in [r[:3] for r in rows]
     assert sorted(r[2] for r in rows) == sorted(f["level"] for f in findings)
     arm = next(r for r in rows if r[:2] == ["dumbbell", "arm"])
-    assert arm[3].startswith("moves ") and "probes" in arm[3]  # the statistic that decided it, in points
+    assert arm[3].startswith("moves +") and " pts (" in arm[3]  # the statistic that decided it, in points
     page.check("#show-passed")
     rows = _visible_rows(page)
     assert len(rows) == 18
