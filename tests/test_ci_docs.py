@@ -80,7 +80,7 @@ def test_github_actions_example_uploads_the_report_then_fails_the_job(user_repo,
             assert proc.returncode == 0, proc.stderr  # the audit step itself never fails the job
             state = dict(line.split("=", 1) for line in outputs.read_text().split())
             assert "::error title=audit%3A 'arm' in class 'dumbbell'" in proc.stdout
-            assert "::error title=audit baseline new fail 'arm' in 'dumbbell' causal flip difference" in proc.stdout
+            assert "::error title=audit baseline new fail 'arm' in 'dumbbell' moves (points of probes)" in proc.stdout
         else:
             assert proc.returncode == 1 and "audit exited with 1" in proc.stdout
     assert install_seen and upload_seen and state == {"exit_code": "1"}
@@ -108,5 +108,6 @@ def test_documented_demo_output_is_what_the_demo_prints(shortcut_run):
     for page in pages:
         text = page.read_text()
         block = text[text.index(shown):].split("```")[0].splitlines()[1:]
+        block = block[:next(i for i, line in enumerate(block) if line.startswith("report: ")) + 1]
         assert block[:-1] == printed[:-1], page  # the verdict and every finding, as printed
         assert block[-1].startswith("report: ") and printed[-1].startswith("report: ") and len(block) == len(printed)
