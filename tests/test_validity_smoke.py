@@ -22,11 +22,12 @@ def test_smoke_subset_catches_planted_cues_and_stays_quiet_on_the_control(tmp_pa
     rows = [r for r in result["rows"] if r["variant"] == "default"]
     planted = [r for r in rows if r["planted"] and r["rho"] == 1.0]
     assert len(planted) == 5
-    relied_on = [r for r in planted if r["flip_rate"] >= 0.5]
+    relied_on = [r for r in planted if r["truth_kind"] == "relying"]  # the exact cue moves >= 25 points
     assert len(relied_on) >= 3, "the rho = 1 model should rely on most cues"
     assert all(r["level"] == "fail" for r in relied_on)
     control = [r for r in rows if r["rho"] == 0.0]
     assert len(control) == 30 and not any(r["level"] == "fail" for r in control)
-    summary = result["summary"]["default"]
-    assert summary["false_positives_controls"] == 0 and summary["recall_relying"] == 1.0
+    # no pair the exact cue moves by less than 2 points fails, on either split of the models
+    summary = result["summary"]["default"]["all"]
+    assert summary["false_fails_clean"] == 0 and summary["recall_relying"] == 1.0
     assert (out.with_suffix(".md")).read_text().startswith("Validity benchmark")
