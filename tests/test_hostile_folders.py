@@ -2,13 +2,15 @@
 nothing unexpected inside); anything else is refused before any work, untouched."""
 
 import json
+import shutil
 import os
 
 import pytest
 
 from audit.errors import UserError
 from audit.report.folder import MARKER, clean_stale_staging, staged_folder
-from hostile_helpers import refused_untouched, snapshot, tiny_config, write_yaml
+from conftest import run_cli
+from hostile_helpers import CONCEPTS, refused_untouched, snapshot, tiny_config, write_yaml
 
 
 def _our_report(folder):
@@ -158,3 +160,29 @@ def test_stale_staging_of_killed_runs_is_cleaned_and_nothing_else(tmp_path):
     with staged_folder(target) as stage:
         (stage / "audit.json").write_text("next")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".report.staging-1-mine", "report"]
+
+
+def test_a_file_name_that_is_not_utf8_is_hashed_by_its_bytes(tmp_path):
+    """A probe or cutout named with bytes that are not UTF-8 passed `validate`, then the run's folder
+    hash raised UnicodeEncodeError at its very end (exit 3, the previous report replaced by a crash
+    report). The folder hash now reads the name's own bytes."""
+    from audit.model.load import file_sha256
+
+    folder = tmp_path / "probes"
+    folder.mkdir()
+    shutil.copy(CONCEPTS / "_probes" / "ball_000.png", os.path.join(os.fsencode(folder), b"caf\xe9.png"))
+    first = file_sha256(folder)
+    assert len(first) == 64 and first == file_sha256(folder)
+    os.rename(os.path.join(os.fsencode(folder), b"caf\xe9.png"), os.path.join(os.fsencode(folder), b"caf\xe8.png"))
+    assert file_sha256(folder) != first  # another name, another hash
+
+
+@pytest.mark.slow
+def test_a_run_with_a_non_utf8_probe_name_completes(tmp_path):
+    probes = tmp_path / "probes"
+    shutil.copytree(CONCEPTS / "_probes", probes)
+    os.rename(probes / "ball_000.png", os.path.join(os.fsencode(probes), b"ball_\xff.png"))
+    cfg = tiny_config(tmp_path, concepts={"probes": str(probes), "auto_cutouts": False})
+    proc = run_cli("run", write_yaml(tmp_path, cfg), "--quiet", "--no-history")
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert (tmp_path / "out" / "audit.json").is_file() and not (tmp_path / "out" / "crash.txt").exists()

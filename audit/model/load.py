@@ -8,6 +8,7 @@ activations of the concept layer and the class logits, both differentiable.
 from __future__ import annotations
 
 import hashlib
+import os
 import importlib
 from pathlib import Path
 from typing import Callable
@@ -34,8 +35,8 @@ def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode() + b"\0")
+        if path.is_dir():  # the name's own bytes: a name that is not UTF-8 is hashed as it is on disk
+            h.update(os.fsencode(f.relative_to(path)) + b"\0")
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
