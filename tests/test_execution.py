@@ -122,6 +122,28 @@ def test_an_unreachable_cluster_is_an_input_error(config, tmp_path):
 
 
 @pytest.mark.slow
+def test_an_address_that_is_not_a_ray_cluster_is_an_input_error_in_seconds(config, tmp_path):
+    """A TCP service that accepts connections but is not Ray (here: one that never answers) passed the
+    reachability check, and ray.init retried against it forever (no result after 330 s)."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    out = tmp_path / "report"
+    try:
+        proc = run_cli("run", config, "--out", out, "--backend", "ray", "--address",
+                       f"127.0.0.1:{server.getsockname()[1]}", timeout=120)
+    finally:
+        server.close()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "answers, but not as a Ray cluster" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.slow
 def test_without_ray_installed_the_error_says_how_to_get_it(tmp_path, demo_model_path):
     # a Python that cannot import ray: the project's venv with ray hidden from it
     shadow = tmp_path / "shadow"

@@ -53,19 +53,34 @@ class VisualizeWorker:
         return class_visualizations(self.model, cfg, progress=False)
 
 
-def check_reachable(address: str) -> None:
-    """Ray's own connect retries for minutes against a dead address: fail in seconds instead."""
+# An HTTP/2 client preface and an empty SETTINGS frame: a Ray cluster's address is its GCS, a gRPC
+# (cleartext HTTP/2) server, which answers with a SETTINGS frame of its own (frame type 4).
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Ray's own connect retries for minutes against a dead address, and forever against a TCP service
+    that is not Ray: fail in seconds instead, unless the address answers as a gRPC server does."""
     import socket
 
     if address == "auto" or address.startswith("ray://"):
         return
     host, _, port = address.rpartition(":")
+    fix = "start one (`ray start --head`) or fix the address (HOST:PORT or auto)"
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
-            return
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout) as conn:
+            conn.sendall(HTTP2_HELLO)
+            reply = b""
+            try:
+                while len(reply) < 9 and (chunk := conn.recv(9 - len(reply))):
+                    reply += chunk
+            except (TimeoutError, ConnectionResetError):  # silent, or hung up on the handshake
+                pass
     except (OSError, ValueError):
-        raise UserError(f"execution.address: cannot connect to a Ray cluster at {address}; "
-                        "start one (`ray start --head`) or fix the address (HOST:PORT or auto)") from None
+        raise UserError(f"execution.address: cannot connect to a Ray cluster at {address}; {fix}") from None
+    if len(reply) < 9 or reply[3] != 4:
+        raise UserError(f"execution.address: {address} answers, but not as a Ray cluster (no gRPC handshake in "
+                        f"{timeout:g} s); {fix}")
 
 
 def _connect(execution, log):
