@@ -121,6 +121,17 @@ def _keras_bomb(path):
     return path
 
 
+def _aggregate_bomb(path):
+    """A valid .keras plus 3 members of 100 MiB of zeros: each under the per-member floor (256 MiB),
+    300 MiB together from well under 1 MB (Keras extracts every member)."""
+    _tiny(path)
+    zeros = bytes(100 * 2**20)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+        for i in range(3):
+            dst.writestr(f"padding_{i}.bin", zeros)
+    return path
+
+
 def _h5_bomb(path):
     import h5py
 
@@ -166,6 +177,7 @@ def test_model_files_refused_at_load(tmp_path, make, classes, changes, words):
 CONFIG_CASES = [
     ("keras-config-bomb", lambda p: _keras_bomb(p / "bomb.keras"), {}, ("config.json inflates",)),
     ("h5-dataset-bomb", lambda p: _h5_bomb(p / "bomb.h5"), {}, ("inflates",)),
+    ("keras-aggregate-bomb", lambda p: _aggregate_bomb(p / "bomb.keras"), {}, ("all", "files together", "inflates")),
     ("fifo-model", lambda p: _fifo(p / "m.keras"), {}, ("not a regular file",)),
     ("folder-without-pb", lambda p: _folder_without_pb(p / "sm"), {"trust_code": True}, ("without saved_model.pb",)),
     ("savedmodel-untrusted", lambda p: _tiny(p / "sm"), {}, ("SavedModel folder", "trust_code")),

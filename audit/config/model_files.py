@@ -68,6 +68,10 @@ def _check_zip(path: Path, key: str) -> None:
                 raise _bomb(key, where, info.file_size, info.compress_size)
             if info.file_size > EXPANSION_FLOOR and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
                 raise _bomb(key, where, info.file_size, info.compress_size)
+        # Keras extracts the whole archive: members each under the floor can still add up to a bomb
+        inflated, stored = sum(i.file_size for i in members), sum(i.compress_size for i in members)
+        if inflated > EXPANSION_FLOOR and inflated > MAX_EXPANSION * max(stored, 1):
+            raise _bomb(key, f"{path.name} (all {len(members)} files together)", inflated, stored)
         for info in members:
             if info.filename.endswith(".h5"):
                 try:
