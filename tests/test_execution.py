@@ -77,6 +77,18 @@ def test_ray_run_equals_local_run(cluster, config, local_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_more_workers_than_shards_or_cpus_starts_no_idle_model_copies(cluster, config, local_run, tmp_path):
+    """`workers: 64` for 6 classes started 64 actors, each loading the model (9.6 GB in 40 s on 2
+    cores); now at most one per shard and per cluster CPU (the test cluster has 2), same results."""
+    out = tmp_path / "report"
+    proc = run_cli("run", config, "--out", out, "--no-history", "--backend", "ray", "--address", cluster,
+                   "--workers", "64", env=RAY_ENV)
+    assert proc.returncode == local_run["exit_code"], proc.stderr[-2000:]
+    assert "ray: 2 workers for " in proc.stderr + proc.stdout
+    assert _results(json.loads((out / "audit.json").read_text())) == _results(local_run)
+
+
+@pytest.mark.slow
 def test_a_killed_worker_is_retried(cluster, config, local_run, tmp_path):
     marker = tmp_path / "killed-once"
     out = tmp_path / "report"

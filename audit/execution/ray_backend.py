@@ -100,9 +100,11 @@ def _connect(execution, log):
                             "start one (`ray start --head`) or fix the address") from None
         log(f"  ray: connected to {execution.address} ({ray.cluster_resources().get('CPU', 0):.0f} CPUs)")
     else:
-        ray.init(num_cpus=execution.workers, runtime_env=runtime_env, log_to_driver=False,
+        # never more worker CPUs than the machine has: each worker holds a model and its own threads
+        cpus = max(1, min(execution.workers, os.cpu_count() or 1))
+        ray.init(num_cpus=cpus, runtime_env=runtime_env, log_to_driver=False,
                  include_dashboard=False, logging_level="ERROR")
-        log(f"  ray: started a local instance with {execution.workers} worker CPUs")
+        log(f"  ray: started a local instance with {cpus} worker CPUs")
     return True
 
 
@@ -117,7 +119,11 @@ def visualize_on_ray(model_cfg, layer: str, shard_cfgs: list, execution, log) ->
         options = {"num_cpus": 1, "num_gpus": 1 if gpus >= 1 else 0,
                    "max_restarts": execution.retries, "max_task_retries": execution.retries}
         actor = ray.remote(VisualizeWorker).options(**options)
-        workers = [actor.remote(model_cfg, layer) for _ in range(execution.workers)]
+        # one actor per shard at most, and no more than the cluster's CPUs (an actor that cannot be
+        # placed would hold its shard forever): `workers: 64` for 6 classes started 64 model copies
+        count = max(1, min(execution.workers, len(shard_cfgs), int(ray.cluster_resources().get("CPU", 1))))
+        log(f"  ray: {count} workers for {len(shard_cfgs)} shards")
+        workers = [actor.remote(model_cfg, layer) for _ in range(count)]
         pool = ActorPool(workers)
         results = list(pool.map(lambda w, cfg: w.visualize.remote(cfg), shard_cfgs))
         for w in workers:
