@@ -259,5 +259,6 @@ def pastes(cut: np.ndarray, probes: np.ndarray, negatives: np.ndarray, seed: int
         cut_idx, fill_idx, probe_idx = cut_idx[which], fill_idx[which], probe_idx[which]
     rgb, alpha = cut[cut_idx, ..., :-1], cut[cut_idx, ..., -1:]
     control_alpha = alpha if control == "mask" else footprint(alpha)  # per mask: only the drawn ones
-    images = source(probe_idx)
+    unique, at = np.unique(probe_idx, return_inverse=True)  # a probe's pastes share one (hard) image
+    images = source(unique)[at]
     return paste(images, rgb, alpha), paste(images, negatives[fill_idx], control_alpha), probe_idx
