@@ -18,7 +18,6 @@ with many classes does not raise false alarms by sheer number of tests.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from audit.evidence.causal import CausalScores
 from audit.evidence.concepts import ConceptScores
 from audit.config.gate import GateConfig
 from audit.evidence.inclass import InClassScores
-from audit.gate.pastes import paste_decision, paste_measures
+from audit.gate.pastes import Decision, paste_decision, paste_measures
 
 LEVELS = ("fail", "warn", "pass", "allowed")  # most severe first
 
@@ -84,14 +83,6 @@ def _reason(level: str, evidence: str, vis: tuple, cue: tuple) -> str:
     return "; ".join(parts)
 
 
-class _Decision(NamedTuple):
-    level: str
-    decided_by: str
-    value: float | None  # the decisive statistic's value
-    reason: str
-    decided_on: str | None = None
-
-
 def _check_finite(scores: ConceptScores) -> None:
     for name in ("vis_effect", "vis_p", "cue_d", "cue_p"):
         if not np.all(np.isfinite(getattr(scores, name))):
@@ -108,7 +99,7 @@ def _adjust(p: np.ndarray, gated: np.ndarray) -> np.ndarray:
     return out
 
 
-def _observational_check(vis: tuple[float, float], cue: tuple[float, float], cfg: GateConfig) -> _Decision:
+def _observational_check(vis: tuple[float, float], cue: tuple[float, float], cfg: GateConfig) -> Decision:
     """A check without a causal test: decided by `gate.evidence`, and warns at most unless
     `gate.observational_can_fail`."""
     level = "pass"
@@ -123,7 +114,7 @@ def _observational_check(vis: tuple[float, float], cue: tuple[float, float], cfg
         level = "warn"
         reason += ("; observational evidence only (no causal test for this concept), so it warns "
                    "instead of failing (gate.observational_can_fail)")
-    return _Decision(level, "observational", _observational_value(cfg.evidence, vis[0], cue[0]), reason)
+    return Decision(level, "observational", _observational_value(cfg.evidence, vis[0], cue[0]), reason)
 
 
 def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
@@ -144,11 +135,10 @@ def gate_checks(scores: ConceptScores, allowed_in: dict[str, tuple[str, ...]],
             cue = (float(scores.cue_d[c, k]), float(cue_adj[c, k]))
             tests = measured.get((c, k), {})
             if allowed[c, k]:
-                decision = _Decision("allowed", "allowed", None,
+                decision = Decision("allowed", "allowed", None,
                                      f"`{scores.concepts[k]}` is allowed in `{scores.classes[c]}`")
             elif tests:
-                d = paste_decision(tests, scores.classes[c], cfg)
-                decision = _Decision(d.level, d.decided_by, d.value, d.reason, d.decided_on)
+                decision = paste_decision(tests, scores.classes[c], cfg)
             else:
                 decision = _observational_check(vis, cue, cfg)
             checks.append(Check(

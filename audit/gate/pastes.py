@@ -23,11 +23,13 @@ TESTS = ("causal", "inclass")  # the insertion test (other classes' probes) and 
 
 
 class Decision(NamedTuple):
+    """A check's level and what decided it (findings.py makes the other kinds: observational, allowed)."""
+
     level: str
-    decided_by: str          # causal_moves | causal_responds | inclass_moves | inclass_responds
-    decided_on: str          # probes | hard
-    value: float             # moves (points) or log-odds (nats)
+    decided_by: str               # causal_moves | causal_responds | inclass_moves | inclass_responds | ...
+    value: float | None           # moves (points), log-odds (nats), or the gated observational effect
     reason: str
+    decided_on: str | None = None  # a paste test's probe set: probes | hard
 
 
 def paste_measures(causal: CausalScores | None, inclass: InClassScores | None,
@@ -68,11 +70,11 @@ def paste_decision(tests: dict, class_name: str, cfg: GateConfig) -> Decision:
             if hit:
                 test, probe_set, m = hit
                 value = m["moves"] if how == "moves" else m["log_odds"]
-                return Decision(level, f"{test}_{how}", probe_set, value,
-                                _reason(how, test, probe_set, m, class_name, found))
+                return Decision(level, f"{test}_{how}", value, _reason(how, test, probe_set, m, class_name, found),
+                                probe_set)
     test, probe_set, m = max(found, key=lambda h: h[2]["moves"])  # a pass: the largest move, for the record
-    return Decision("pass", f"{test}_moves", probe_set, m["moves"],
-                    "below the warn thresholds: " + _reason("moves", test, probe_set, m, class_name, found))
+    return Decision("pass", f"{test}_moves", m["moves"],
+                    "below the warn thresholds: " + _reason("moves", test, probe_set, m, class_name, found), probe_set)
 
 
 def _reason(how: str, test: str, probe_set: str, m: dict, class_name: str, found: list) -> str:
