@@ -78,6 +78,10 @@ def clean(value: Any) -> Any:
     return value
 
 
+# audit.json's paste tests (a check's `causal` and `inclass`) and the probe sets each measures on.
+PASTE_TESTS = ("causal", "inclass")  # the insertion test (other classes' probes) and the in-class test
+PROBE_SETS = ("probes", "hard")      # the user's probes and their hard copies (evidence/hard.py)
+
 # Where a paste test measured: (test, probe set) -> the images, in words.
 WHERE = {("causal", "probes"): "probes", ("causal", "hard"): "hard probes",
          ("inclass", "probes"): "the class's own probes", ("inclass", "hard"): "hard copies of the class's own probes"}

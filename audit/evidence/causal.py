@@ -35,10 +35,10 @@ from audit.errors import UserError
 from audit.evidence import stats
 from audit.evidence.hard import hard_images
 from audit.model.load import MAX_FORWARD_BATCH, LoadedModel
+from audit.result import PROBE_SETS
 
 PASTES_PER_PROBE = 2  # each probe gets this many (concept, control) paste pairs
 SHOWN = 3             # pastes kept per check to show a reviewer (the ones that moved the class most)
-PROBE_SETS = ("probes", "hard")  # the user's probes and their hard copies
 
 
 @dataclass

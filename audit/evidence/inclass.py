@@ -26,16 +26,17 @@ from typing import Sequence
 
 import numpy as np
 
-from audit.evidence.causal import (PASTES_PER_PROBE, PROBE_SETS, SHOWN, Measures, beyond_others, concept_label,
+from audit.evidence.causal import (PASTES_PER_PROBE, SHOWN, Measures, beyond_others, concept_label,
                                    measure, paste_log_probs, shown_pastes)
 from audit.model.load import MAX_FORWARD_BATCH, LoadedModel
+from audit.result import PROBE_SETS
 
 MIN_PROBES = 5  # a class needs this many probes of its own for an in-class test
 
 
 @dataclass
 class InClassScores:
-    """The in-class measures per probe set (causal.PROBE_SETS), arrays indexed [audited class, concept]."""
+    """The in-class measures per probe set (result.PROBE_SETS), arrays indexed [audited class, concept]."""
 
     sets: dict[str, Measures]
     own: np.ndarray                     # indices of the probes pasted into (the audited classes' own)

@@ -11,13 +11,12 @@ import numpy as np
 from audit.config.load import Config
 from audit.config.discover import DiscoverConfig
 from audit.evidence.discover.stage import DiscoveryRun
-from audit.evidence.causal import PROBE_SETS
 from audit.flows.common import now, provenance
 from audit.flows.stages import ClassImages, Evidence, Shown, Written
 from audit.gate.verdict import Verdict
 from audit.model.load import file_sha256
 from audit.model.loaded import LoadedModel
-from audit.result import MEANINGS, SCHEMA_VERSION, moves_text, sort_findings, summarize
+from audit.result import MEANINGS, PROBE_SETS, SCHEMA_VERSION, moves_text, sort_findings, summarize
 from audit.visualize import budget
 from audit.visualize.optimize import Visualizations
 

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from audit.config.gate import DEFAULT_TOLERANCE
-from audit.result import SCHEMA_VERSION
+from audit.result import PASTE_TESTS, SCHEMA_VERSION
 from audit.config.yaml_input import short_repr
 
 MAX_BASELINE_BYTES = 512 * 2**20
@@ -26,7 +26,6 @@ STATISTICS = {"moves": "moves (points of probes)",
               "cue_d": "cue d", "vis_effect": "vis effect",
               "min(cue_d, vis_effect)": "min(cue d, vis effect)", "max(cue_d, vis_effect)": "max(cue d, vis effect)"}
 TOLERANCE_OF = {"moves": "moves"}
-PASTE_TESTS = ("causal", "inclass")
 
 
 def load_baseline(path: Path | None) -> tuple[str, dict | None, str]:

@@ -15,11 +15,10 @@ import numpy as np
 
 from audit.config.gate import CausalLevel, GateConfig
 from audit.evidence import stats
-from audit.evidence.causal import PROBE_SETS, CausalScores
+from audit.evidence.causal import CausalScores
 from audit.evidence.inclass import InClassScores
-from audit.result import WHERE, moves_text
+from audit.result import PASTE_TESTS, PROBE_SETS, WHERE, moves_text
 
-TESTS = ("causal", "inclass")  # the insertion test (other classes' probes) and the in-class test
 
 
 class Decision(NamedTuple):
@@ -37,7 +36,7 @@ def paste_measures(causal: CausalScores | None, inclass: InClassScores | None,
     """Per (class, concept) a paste test measured: {test: {probe set: measures}}, each with its
     Holm-adjusted `p_adjusted` and `log_odds_p_adjusted` (over the gated checks; None elsewhere)."""
     found: dict = {}
-    for test, scores in zip(TESTS, (causal, inclass)):
+    for test, scores in zip(PASTE_TESTS, (causal, inclass)):
         for probe_set, measures in ({} if scores is None else scores.sets).items():
             for c, k in zip(*np.nonzero(np.isfinite(measures.moves))):
                 found.setdefault((int(c), int(k)), {}).setdefault(test, {})[probe_set] = measures.at(c, k)
@@ -52,7 +51,7 @@ def paste_measures(causal: CausalScores | None, inclass: InClassScores | None,
 
 
 def _candidates(tests: dict) -> list[tuple[str, str, dict]]:
-    return [(test, s, tests[test][s]) for test in TESTS if test in tests for s in PROBE_SETS if s in tests[test]]
+    return [(test, s, tests[test][s]) for test in PASTE_TESTS if test in tests for s in PROBE_SETS if s in tests[test]]
 
 
 def _reached(level: CausalLevel, found: list[tuple[str, str, dict]], how: str) -> tuple | None:

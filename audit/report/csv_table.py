@@ -10,10 +10,12 @@ import csv
 import io
 from pathlib import Path
 
+from audit.result import PASTE_TESTS, PROBE_SETS
+
 # a paste test's measures, per test and probe set, as `<test>_<set>_<measure>` columns
 PASTE_MEASURES = ("counted", "into", "into_control", "moves", "low", "high", "p_adjusted", "log_odds",
                   "log_odds_beyond", "log_odds_p_adjusted", "prob_rise")
-PASTE_COLUMNS = tuple(f"{test}_{probe_set}_{m}" for test in ("causal", "inclass") for probe_set in ("probes", "hard")
+PASTE_COLUMNS = tuple(f"{test}_{probe_set}_{m}" for test in PASTE_TESTS for probe_set in PROBE_SETS
                       for m in PASTE_MEASURES)
 COLUMNS = ("class_name", "concept", "level", "decided_by", "decided_on", "decisive_value", "cue_d", "cue_logit_rise",
            "cue_p", "cue_p_adjusted", "cue_p_empirical", "cue_top1", "vis_score", "vis_effect", "vis_p",
@@ -38,7 +40,7 @@ def render(result: dict, folder: Path) -> str:
     writer.writeheader()
     for check in result["checks"]:
         row = dict(check)
-        for test in ("causal", "inclass"):
+        for test in PASTE_TESTS:
             for probe_set, m in (check.get(test) or {}).items():
                 row.update({f"{test}_{probe_set}_{k}": v for k, v in (m or {}).items()})
         writer.writerow({k: cell(row.get(k)) for k in COLUMNS})

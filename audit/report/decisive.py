@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from audit.result import moves_text
+from audit.result import PASTE_TESTS, moves_text
 
 LABELS = {"causal_moves": "moves predictions", "causal_responds": "responds (log-odds)",
           "inclass_moves": "in-class: moves predictions", "inclass_responds": "in-class: responds (log-odds)",
@@ -18,7 +18,7 @@ def _decisive(check: dict) -> tuple[str, str, dict] | None:
     """(test, probe set, measures) of a paste test's decision, None for other checks."""
     by, on = check.get("decided_by") or "", check.get("decided_on")
     test = by.split("_")[0]
-    if test in ("causal", "inclass") and on and check.get(test) and check[test].get(on):
+    if test in PASTE_TESTS and on and check.get(test) and check[test].get(on):
         return test, on, check[test][on]
     return None
 

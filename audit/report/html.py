@@ -11,6 +11,7 @@ from PIL import Image
 
 from audit.images import data_uri
 from audit.report.decisive import decisive_short, decisive_text
+from audit.result import PROBE_SETS
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("audit.report", "templates"),
@@ -33,7 +34,7 @@ def _pair(tests: dict | None, key: str, spec: str) -> str:
     """A paste test's measure on the probes and on the hard probes, e.g. "+22.0 / +31.5"."""
     if not tests:
         return ""
-    return " / ".join(_fmt((tests.get(s) or {}).get(key), spec) for s in ("probes", "hard"))
+    return " / ".join(_fmt((tests.get(s) or {}).get(key), spec) for s in PROBE_SETS)
 
 
 TEMPLATES.filters["fmt"] = _fmt

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audit.evidence import localize, stats
-from audit.evidence.causal import PROBE_SETS, CausalScores, causal_scores, log_probs, paste, require_finite
+from audit.evidence.causal import CausalScores, causal_scores, log_probs, paste, require_finite
 from audit.evidence.discover import regions
 from audit.evidence.discover.contributions import class_contributions, mean_gradient
 from audit.evidence.discover.maximize import pattern_scorer
@@ -17,6 +17,7 @@ from audit.evidence.discover.patterns import decompose
 from audit.config.discover import DiscoverConfig
 from audit.config.gate import CausalLevel
 from audit.model.load import LoadedModel
+from audit.result import PROBE_SETS
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Discovery:
     kept: float                   # share of its (correctly predicted) source probes still in the class without it
     gradient: np.ndarray = field(repr=False)   # (h, w, D) mean d logit / d feature, for its visualization
     component: np.ndarray = field(repr=False)  # (D,)
-    causal: dict | None = None    # per probe set (causal.PROBE_SETS): causal.Measures.at + p adjusted; pastes
+    causal: dict | None = None    # per probe set (result.PROBE_SETS): causal.Measures.at + p adjusted; pastes
     shown_pastes: list[int] = field(default_factory=list)  # paste indices a reviewer is shown
     level: str = "review"
 
